@@ -1,0 +1,157 @@
+"""The Clipia API client: the official ``clipia`` SDK for the wire, our policy on top.
+
+The SDK's own retries are switched off (``max_retries=0``) so that one policy
+(:mod:`clipia_mcp.retry`) governs every call. A submit always carries an
+``Idempotency-Key`` and every retry of it reuses that key, so a lost response
+can never enqueue or charge twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+from clipia import AsyncClipia, ClipiaApiError
+
+from clipia_mcp.config import ApiKey, Settings
+from clipia_mcp.errors import NetworkError, api_error_from
+from clipia_mcp.models import (
+    AccountResponse,
+    EstimateResponse,
+    ResultResponse,
+    StatusResponse,
+    SubmitResponse,
+)
+from clipia_mcp.retry import RetryPolicy
+
+T = TypeVar("T")
+
+
+class ClipiaClient:
+    """Async access to every queue endpoint with one retry policy and typed results."""
+
+    def __init__(
+        self,
+        api_key: ApiKey,
+        *,
+        base_url: str,
+        settings: Settings | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        s = settings or Settings()
+        self.api_key = api_key
+        self.base_url = base_url
+        self.policy = RetryPolicy(
+            max_attempts=s.retry_max_attempts,
+            base_delay=s.retry_base_delay,
+            max_delay=s.retry_max_delay,
+            retry_after_cap=s.retry_after_cap,
+        )
+        self._sdk = AsyncClipia(
+            api_key.reveal(),
+            base_url=base_url,
+            timeout=httpx.Timeout(s.http_timeout, connect=min(10.0, s.http_timeout)),
+            transport=transport,
+            max_retries=0,
+        )
+        #: Upstream HTTP attempts per operation (for tests and benchmarks).
+        self.calls: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"ClipiaClient(base_url={self.base_url!r}, key={self.api_key!r})"
+
+    async def aclose(self) -> None:
+        await self._sdk.close()
+
+    async def __aenter__(self) -> ClipiaClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _once(self, op: str, call: Callable[[], Awaitable[T]], request_id: str | None = None) -> T:
+        self.calls[op] += 1
+        try:
+            return await call()
+        except ClipiaApiError as exc:
+            raise api_error_from(
+                exc.status, exc.code, exc.message, retry_after=exc.retry_after, request_id=request_id
+            ) from None
+        except httpx.TransportError as exc:
+            raise NetworkError(
+                f"Could not reach the Clipia API ({type(exc).__name__}).", request_id=request_id
+            ) from None
+
+    async def _call(self, op: str, call: Callable[[], Awaitable[T]], request_id: str | None = None) -> T:
+        return await self.policy.run(op, lambda: self._once(op, call, request_id))
+
+    # ------------------------------------------------------------------ endpoints
+
+    async def submit(
+        self,
+        model: str,
+        input: dict[str, Any],  # noqa: A002 - the API's field name
+        *,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> SubmitResponse:
+        """Queue a generation. Retries reuse one ``Idempotency-Key``: one request, one charge."""
+        key = idempotency_key or str(uuid.uuid4())
+
+        async def call() -> SubmitResponse:
+            res = await self._sdk.submit(model, input, webhook_url=webhook_url, idempotency_key=key)
+            return SubmitResponse.model_validate(res.data)
+
+        return await self._call("submit", call)
+
+    async def status(self, request_id: str) -> StatusResponse:
+        async def call() -> StatusResponse:
+            res = await self._sdk.status(request_id)
+            return StatusResponse.model_validate(res.data)
+
+        return await self._call("status", call, request_id)
+
+    async def result(self, request_id: str) -> ResultResponse:
+        """The result; ``pending=True`` (HTTP 202) while the request is still running."""
+
+        async def call() -> ResultResponse:
+            res = await self._sdk.result(request_id)
+            data = dict(res.data)
+            data["pending"] = res.pending
+            return ResultResponse.model_validate(data)
+
+        return await self._call("result", call, request_id)
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        async def call() -> list[dict[str, Any]]:
+            res = await self._sdk.models.list()
+            data = res.get("data") if isinstance(res, dict) else None
+            return [m for m in data or [] if isinstance(m, dict)]
+
+        return await self._call("models", call)
+
+    async def get_model(self, slug: str) -> dict[str, Any]:
+        async def call() -> dict[str, Any]:
+            res = await self._sdk.models.get(slug)
+            return dict(res) if isinstance(res, dict) else {}
+
+        return await self._call("model", call)
+
+    async def estimate(self, slug: str, input: dict[str, Any]) -> EstimateResponse:  # noqa: A002
+        async def call() -> EstimateResponse:
+            res = await self._sdk.models.estimate(slug, input)
+            return EstimateResponse.model_validate(res.data)
+
+        return await self._call("estimate", call)
+
+    async def account(self) -> AccountResponse:
+        async def call() -> AccountResponse:
+            res = await self._sdk.account.get()
+            return AccountResponse.model_validate(res if isinstance(res, dict) else {})
+
+        return await self._call("account", call)
