@@ -87,7 +87,11 @@ class ClipiaClient:
                 f"Could not reach the Clipia API ({type(exc).__name__}).", request_id=request_id
             ) from None
 
-    async def _call(self, op: str, call: Callable[[], Awaitable[T]], request_id: str | None = None) -> T:
+    async def _call(
+        self, op: str, call: Callable[[], Awaitable[T]], request_id: str | None = None, retry: bool = True
+    ) -> T:
+        if not retry:
+            return await self._once(op, call, request_id)
         return await self.policy.run(op, lambda: self._once(op, call, request_id))
 
     # ------------------------------------------------------------------ endpoints
@@ -109,14 +113,14 @@ class ClipiaClient:
 
         return await self._call("submit", call)
 
-    async def status(self, request_id: str) -> StatusResponse:
+    async def status(self, request_id: str, *, retry: bool = True) -> StatusResponse:
         async def call() -> StatusResponse:
             res = await self._sdk.status(request_id)
             return StatusResponse.model_validate(res.data)
 
-        return await self._call("status", call, request_id)
+        return await self._call("status", call, request_id, retry)
 
-    async def result(self, request_id: str) -> ResultResponse:
+    async def result(self, request_id: str, *, retry: bool = True) -> ResultResponse:
         """The result; ``pending=True`` (HTTP 202) while the request is still running."""
 
         async def call() -> ResultResponse:
@@ -125,13 +129,13 @@ class ClipiaClient:
             data["pending"] = res.pending
             return ResultResponse.model_validate(data)
 
-        return await self._call("result", call, request_id)
+        return await self._call("result", call, request_id, retry)
 
     async def list_models(self) -> list[dict[str, Any]]:
         async def call() -> list[dict[str, Any]]:
             res = await self._sdk.models.list()
             data = res.get("data") if isinstance(res, dict) else None
-            return [m for m in data or [] if isinstance(m, dict)]
+            return [dict(m) for m in data or [] if isinstance(m, dict)]
 
         return await self._call("models", call)
 

@@ -26,7 +26,7 @@ class ApiKey:
     def __init__(self, value: str) -> None:
         value = value.strip()
         if not value:
-            raise ConfigError("The Clipia API key is empty. Set CLIPIA_API_KEY to a clipia_live_… or clipia_test_… key.")
+            raise ConfigError("The Clipia API key is empty. Set CLIPIA_API_KEY to a clipia_live_/clipia_test_ key.")
         if not (value.startswith(C.LIVE_KEY_PREFIX) or value.startswith(C.TEST_KEY_PREFIX)):
             raise ConfigError(
                 "The Clipia API key does not look like a Clipia key: it must start with "
@@ -127,10 +127,10 @@ class Settings:
     wait_max: float = C.WAIT_MAX
     heartbeat_interval: float = C.HEARTBEAT_INTERVAL
     dedup_window: float = C.DEDUP_WINDOW
-    sandbox_time_scale: float = 0.05
+    sandbox_time_scale: float = 0.2
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:
         """Read ``CLIPIA_*`` variables; keyword overrides (from CLI flags) win."""
         env = os.environ if environ is None else environ
         raw_key = env.get("CLIPIA_API_KEY") or env.get("CLIPIA_KEY") or ""
@@ -161,7 +161,7 @@ class Settings:
             dedup_window=_float(env, "CLIPIA_MCP_DEDUP_WINDOW", C.DEDUP_WINDOW, 0, 86_400),
             retry_base_delay=_float(env, "CLIPIA_MCP_RETRY_BASE", C.RETRY_BASE_DELAY, 0, 60),
             retry_after_cap=_float(env, "CLIPIA_MCP_RETRY_AFTER_CAP", C.RETRY_AFTER_CAP, 0, 3600),
-            sandbox_time_scale=_float(env, "CLIPIA_SANDBOX_TIME_SCALE", 0.05, 0.0001, 10),
+            sandbox_time_scale=_float(env, "CLIPIA_SANDBOX_TIME_SCALE", 0.2, 0.0001, 10),
         )
         if overrides:
             settings = replace(settings, **overrides)  # type: ignore[arg-type]

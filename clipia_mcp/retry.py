@@ -35,7 +35,7 @@ class RetryPolicy:
             return max(0.0, min(error.retry_after, self.retry_after_cap))
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         r = rng or random
-        return ceiling * (0.5 + r.random() / 2)  # jitter in [ceiling/2, ceiling]
+        return float(ceiling * (0.5 + r.random() / 2))  # jitter in [ceiling/2, ceiling]
 
     async def run(self, op: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call`` until it succeeds, fails permanently, or attempts run out."""

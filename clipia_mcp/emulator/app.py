@@ -208,9 +208,9 @@ class EmulatorApp:
             rendered = media.render("/".join(parts[1:]))
             if rendered is None:
                 return envelope(404, "not_found", "No such media file.")
-            data, ctype = rendered
-            return Response(data if method == "GET" else b"", media_type=ctype,
-                            headers={"Content-Length": str(len(data)), "Cache-Control": "public, max-age=3600"})
+            blob, ctype = rendered
+            return Response(blob if method == "GET" else b"", media_type=ctype,
+                            headers={"Content-Length": str(len(blob)), "Cache-Control": "public, max-age=3600"})
         try:
             data = _json(body) or {}
         except EmulatorError as exc:

@@ -53,7 +53,9 @@ class EmulatorServer:
         self.emulator.config.public_base_url = self.base_url
         self._server: uvicorn.Server | None = None
 
-    def new_key(self, *, test: bool = False, balance: int = 1000, scopes: tuple[str, ...] = ("generate", "read")) -> Key:
+    def new_key(
+        self, *, test: bool = False, balance: int = 1000, scopes: tuple[str, ...] = ("generate", "read")
+    ) -> Key:
         """A fresh key on a fresh account with ``balance`` credits."""
         acc = self.emulator.add_account(balance=balance)
         return self.emulator.add_key(account=acc, test=test, scopes=scopes)
@@ -63,7 +65,6 @@ class EmulatorServer:
         config = uvicorn.Config(self.app, lifespan="off", log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=1)
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._server = server
         async with self.app.running(), anyio.create_task_group() as tg:
             tg.start_soon(server.serve, [self._sock])
@@ -82,6 +83,29 @@ class EmulatorServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._cm.__aexit__(None, None, None)
+
+    def start_in_thread(self) -> EmulatorServer:
+        """Serve from a daemon thread with its own event loop (for tests and benchmarks)."""
+        import threading
+
+        ready = threading.Event()
+        self._stop = threading.Event()
+
+        async def main() -> None:
+            async with self:
+                ready.set()
+                while not self._stop.is_set():
+                    await anyio.sleep(0.02)
+
+        self._thread = threading.Thread(target=anyio.run, args=(main,), name="clipia-emulator", daemon=True)
+        self._thread.start()
+        if not ready.wait(15):
+            raise RuntimeError("the emulator did not start")
+        return self
+
+    def stop_thread(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
 
     def serve_forever(self) -> None:
         """Blocking: serve until interrupted (``clipia-mcp emulator``)."""

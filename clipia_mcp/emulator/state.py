@@ -491,7 +491,10 @@ class Emulator:
         kind = req.model.get("type")
         seed = f"sample-{kind}" if req.sandbox else req.request_id
         if kind == "video":
-            duration = float(req.input.get("duration", 5)) if isinstance(req.input.get("duration"), int | float) else 5.0
+            raw = req.input.get("duration")
+            duration = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else 5.0
+            if req.sandbox:
+                duration = 5.0  # the sandbox returns one fixed sample per type
             return {"video": {"url": f"{media}/{seed}/video.mp4", "original_url": f"{media}/{seed}/video.mp4",
                               "width": 1280, "height": 720, "duration": duration}}
         if kind == "audio":

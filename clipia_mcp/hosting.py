@@ -1,0 +1,68 @@
+"""HTTP hosting: the Streamable HTTP / SSE ASGI app with a process-wide runtime.
+
+``create_app()`` is also an ASGI app factory for ``uvicorn --factory`` deployments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Literal
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from clipia_mcp import __version__
+from clipia_mcp.config import Settings
+from clipia_mcp.server import ClipiaMCPServer, build_server
+
+HttpTransport = Literal["streamable-http", "sse"]
+
+
+def security_settings(host: str, allowed_hosts: Sequence[str] = (), allowed_origins: Sequence[str] = ()
+                      ) -> TransportSecuritySettings:
+    """DNS-rebinding protection on by default: loopback names, plus any hosts/origins given."""
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"]
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    for h in allowed_hosts:
+        hosts += [h, f"{h}:*"] if ":" not in h else [h]
+    origins += list(allowed_origins)
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                     allowed_origins=origins)
+
+
+def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, host: str = "127.0.0.1",
+                   allowed_hosts: Sequence[str] = (), allowed_origins: Sequence[str] = ()) -> Starlette:
+    """The Starlette app for ``transport``; its lifespan opens the runtime once for the process."""
+    security = security_settings(host, allowed_hosts, allowed_origins)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    mcp.custom_route("/healthz", methods=["GET"], include_in_schema=False)(healthz)
+
+    if transport == "sse":
+        app = mcp.sse_app(transport_security=security, host=host)
+    else:
+        app = mcp.streamable_http_app(transport_security=security, host=host)
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Starlette) -> AsyncIterator[None]:
+        async with mcp.runtime_holder.open(), inner(a):
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def create_app(transport: HttpTransport = "streamable-http") -> Starlette:
+    """ASGI factory: ``uvicorn --factory clipia_mcp.hosting:create_app`` (configured from the environment)."""
+    settings = Settings.from_env()
+    if settings.api_key is None:
+        from dataclasses import replace
+
+        settings = replace(settings, sandbox=True)
+    return build_http_app(build_server(settings), transport)

@@ -1,0 +1,102 @@
+"""Per-request resources ``clipia://requests/{request_id}`` and their change notifications.
+
+Notifications reach both protocol eras: 2026 clients through
+``subscriptions/listen`` (the SDK's subscription bus), legacy clients through
+``resources/subscribe`` (served here, since ``MCPServer`` does not).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import weakref
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.session import ServerSession
+from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, SubscriptionBus
+from mcp.types import EmptyResult, Resource, SubscribeRequestParams, UnsubscribeRequestParams
+
+from clipia_mcp import validation as check
+from clipia_mcp.errors import ClipiaMcpError
+from clipia_mcp.journal import RequestRecord
+from clipia_mcp.results import RESOURCE_PREFIX, resource_uri, view
+from clipia_mcp.runtime import Runtime, runtime_of
+from clipia_mcp.tracker import human_status
+
+log = logging.getLogger(__name__)
+TEMPLATE = RESOURCE_PREFIX + "{request_id}"
+
+
+class LegacySubscriptions:
+    """``resources/subscribe`` for handshake-era sessions: uri → sessions."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, weakref.WeakSet[ServerSession]] = {}
+
+    async def subscribe(self, ctx: ServerRequestContext[Any], params: SubscribeRequestParams) -> EmptyResult:
+        self._subs.setdefault(str(params.uri), weakref.WeakSet()).add(ctx.session)
+        return EmptyResult()
+
+    async def unsubscribe(self, ctx: ServerRequestContext[Any], params: UnsubscribeRequestParams) -> EmptyResult:
+        subs = self._subs.get(str(params.uri))
+        if subs is not None:
+            subs.discard(ctx.session)
+        return EmptyResult()
+
+    async def notify(self, uri: str) -> None:
+        for session in list(self._subs.get(uri, ())):
+            try:
+                await session.send_resource_updated(uri)
+            except Exception:  # noqa: BLE001 - a closed session just drops out
+                self._subs[uri].discard(session)
+
+
+class Notifier:
+    """Tracker listener: publishes a resource update to both eras when a request changes."""
+
+    def __init__(self, bus: SubscriptionBus, legacy: LegacySubscriptions) -> None:
+        self.bus = bus
+        self.legacy = legacy
+
+    async def __call__(self, record: RequestRecord) -> None:
+        uri = resource_uri(record.request_id)
+        await self.bus.publish(ResourceUpdated(uri=uri))
+        await self.legacy.notify(uri)
+
+    async def list_changed(self) -> None:
+        await self.bus.publish(ResourcesListChanged())
+
+
+def register(mcp: MCPServer[Any], legacy: LegacySubscriptions) -> None:
+    """Add the request template and the legacy subscribe handlers."""
+
+    @mcp.resource(TEMPLATE, name="clipia-request", title="Clipia generation request",
+                  description="Status and (when done) output links of one generation request, as JSON.",
+                  mime_type="application/json")
+    async def request_resource(request_id: str, ctx: Context) -> str:
+        try:
+            rid = check.request_id(request_id)
+            rt = runtime_of(ctx)
+            record = await rt.service.result(rt.caller_for(ctx), rid)
+        except ClipiaMcpError as exc:
+            raise ResourceNotFoundError(f"Unknown request {request_id[:64]!r}: {exc.message}") from None
+        return json.dumps(view(record).model_dump(mode="json"), indent=1)
+
+    lowlevel = mcp._lowlevel_server  # noqa: SLF001 - the documented way to add a raw handler
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, legacy.subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, legacy.unsubscribe)
+
+
+async def list_request_resources(rt: Runtime, owner: str, limit: int = 100) -> list[Resource]:
+    """One resource per request in the caller's journal, newest first."""
+    return [
+        Resource(uri=resource_uri(r.request_id), name=f"request-{r.request_id[:8]}",
+                 title=f"{r.model or 'generation'}: {human_status(r)}",
+                 description=(str((r.input or {}).get("prompt", ""))[:120] or None),
+                 mime_type="application/json")
+        for r in await rt.service.journal.list_recent(owner, limit=limit)
+    ]

@@ -1,0 +1,220 @@
+"""What the tools do, independent of MCP: submit with dedup, status, results, waits, catalogue.
+
+Flow of a call: tool (:mod:`clipia_mcp.tools`) → :class:`ClipiaService` →
+journal/tracker → :class:`~clipia_mcp.client.ClipiaClient`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from clipia_mcp import constants as C
+from clipia_mcp.client import ClipiaClient
+from clipia_mcp.config import Settings
+from clipia_mcp.errors import ClipiaMcpError, InvalidInputError, NotFoundError, NotTrackedError
+from clipia_mcp.journal import Intent, Journal, RequestRecord
+from clipia_mcp.models import InputWarning, SubmitResponse
+from clipia_mcp.tracker import Tracked, Tracker, UpdateCallback
+
+log = logging.getLogger(__name__)
+IDEMPOTENCY_TTL = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: their API client and the owner id (a hash of their key) that scopes their data."""
+
+    client: ClipiaClient
+    owner: str
+    sandbox: bool = False
+
+
+@dataclass(frozen=True)
+class Submitted:
+    record: RequestRecord
+    warnings: list[InputWarning]
+    deduplicated: bool
+    idempotency_key: str
+
+
+def input_hash(model: str, data: dict[str, Any], webhook_url: str | None) -> str:
+    canon = json.dumps([model, data, webhook_url], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+class ClipiaService:
+    """The operations behind the MCP tools and resources."""
+
+    def __init__(self, settings: Settings, journal: Journal, tracker: Tracker,
+                 webhook_url: str | None = None) -> None:
+        self.settings = settings
+        self.journal = journal
+        self.tracker = tracker
+        self.webhook_url = webhook_url
+        self._submit_locks: dict[tuple[str, str], anyio.Lock] = {}
+
+    # ------------------------------------------------------------------ submit
+
+    async def submit(self, caller: Caller, model: str, data: dict[str, Any], *,
+                     webhook_url: str | None = None, idempotency_key: str | None = None) -> Submitted:
+        """Submit once per logical request: same key (or same input within the window) → same request."""
+        hook = webhook_url or self.webhook_url
+        digest = input_hash(model, data, hook)
+        lock = self._submit_locks.setdefault((caller.owner, idempotency_key or digest), anyio.Lock())
+        async with lock:
+            now = time.time()
+            intent: Intent | None = None
+            if idempotency_key is not None:
+                intent = await self.journal.get_intent(caller.owner, idempotency_key)
+                if intent is not None and (intent.model != model or intent.input_hash != digest):
+                    raise ClipiaMcpError(
+                        "This idempotency_key was already used with a different model or input. "
+                        "Use a new key for a new generation.", code="idempotency_key_reuse")
+                if intent is not None and intent.created_at < now - IDEMPOTENCY_TTL:
+                    intent = None
+            elif self.settings.dedup_window > 0:
+                intent = await self.journal.recent_same_input(caller.owner, model, digest,
+                                                              now - self.settings.dedup_window)
+            if intent is not None and intent.request_id is not None:
+                record = await self.journal.get(caller.owner, intent.request_id)
+                if record is not None:
+                    self.tracker.track(caller.client, record)
+                    return Submitted(record, [], True, intent.idempotency_key)
+            if intent is None:
+                intent = Intent(owner=caller.owner, idempotency_key=idempotency_key or str(uuid.uuid4()),
+                                model=model, input=data, input_hash=digest, webhook_url=hook, created_at=now)
+                await self.journal.add_intent(intent)  # durable before the paid call
+            try:
+                response = await caller.client.submit(model, data, webhook_url=hook,
+                                                      idempotency_key=intent.idempotency_key)
+            except ClipiaMcpError as exc:
+                if not exc.transient:
+                    # Definitely not created (4xx): forget the intent so the key is reusable.
+                    await self.journal.drop_intent(caller.owner, intent.idempotency_key)
+                raise
+            record = self._record_from_submit(caller, model, data, intent.idempotency_key, response)
+            await self.journal.record_submit(intent, record)
+            self.tracker.track(caller.client, record)
+            return Submitted(record, response.warnings, False, intent.idempotency_key)
+
+    @staticmethod
+    def _record_from_submit(caller: Caller, model: str, data: dict[str, Any], key: str,
+                            response: SubmitResponse) -> RequestRecord:
+        now = time.time()
+        return RequestRecord(
+            request_id=response.request_id, owner=caller.owner, model=model, input=data, idempotency_key=key,
+            status=response.status, queue_position=response.queue_position, cost=response.cost,
+            created_at=now, updated_at=now,
+        )
+
+    async def recover(self, caller: Caller) -> int:
+        """Finish what a previous process left: replay intents without a request id, resume unfinished requests."""
+        recovered = 0
+        for intent in await self.journal.pending_intents(time.time() - IDEMPOTENCY_TTL):
+            if intent.owner != caller.owner:
+                continue
+            try:
+                response = await caller.client.submit(intent.model, intent.input, webhook_url=intent.webhook_url,
+                                                      idempotency_key=intent.idempotency_key)
+            except ClipiaMcpError as exc:
+                log.warning("could not recover submit %s: %s", intent.idempotency_key[:8], exc.code)
+                if not exc.transient:
+                    await self.journal.drop_intent(intent.owner, intent.idempotency_key)
+                continue
+            record = self._record_from_submit(caller, intent.model, intent.input, intent.idempotency_key, response)
+            await self.journal.record_submit(intent, record)
+            recovered += 1
+        for record in await self.journal.unfinished():
+            if record.owner == caller.owner:
+                self.tracker.track(caller.client, record)
+        return recovered
+
+    # ------------------------------------------------------------------ status and results
+
+    async def tracked(self, caller: Caller, request_id: str) -> Tracked:
+        """The tracker entry for a request, loading it from the journal or the API ("seen") if needed."""
+        item = self.tracker.get(caller.owner, request_id)
+        if item is not None:
+            return item
+        record = await self.journal.get(caller.owner, request_id)
+        if record is None:
+            try:
+                status = await caller.client.status(request_id)
+            except NotFoundError:
+                raise NotTrackedError(
+                    f"Request {request_id} was not found for this API key. Check the id, or call list_requests.",
+                    request_id=request_id) from None
+            now = time.time()
+            record = RequestRecord(request_id=request_id, owner=caller.owner, status=status.status,
+                                   queue_position=status.queue_position, progress=status.progress,
+                                   logs=status.logs, created_at=now, updated_at=now)
+            await self.journal.upsert(record)
+        return self.tracker.track(caller.client, record)
+
+    async def status(self, caller: Caller, request_id: str) -> RequestRecord:
+        """Fresh status: one shared upstream poll unless the request is terminal or was just polled."""
+        item = await self.tracked(caller, request_id)
+        if item.record.terminal:
+            return item.record
+        if time.monotonic() - item.last_poll < self.tracker.min_interval:
+            return item.record
+        return await self._poll(item)
+
+    async def _poll(self, item: Tracked) -> RequestRecord:
+        try:
+            return await self.tracker.poll_once(item)
+        except ClipiaMcpError as exc:
+            if exc.request_id is None:
+                exc.request_id = item.record.request_id
+            raise
+
+    async def result(self, caller: Caller, request_id: str) -> RequestRecord:
+        item = await self.tracked(caller, request_id)
+        if item.record.terminal and (item.record.output is not None or item.record.status != "COMPLETED"):
+            return item.record
+        return await self._poll(item)
+
+    async def wait(self, caller: Caller, request_id: str, timeout: float,
+                   on_update: UpdateCallback | None = None, heartbeat: float = C.HEARTBEAT_INTERVAL) -> RequestRecord:
+        item = await self.tracked(caller, request_id)
+        if not item.record.terminal and item.error is None and item.polls == 0:
+            await self._poll(item)  # first look right away; the loop takes over after
+        return await self.tracker.wait(item, timeout, on_update, heartbeat)
+
+    async def list_requests(self, caller: Caller, status: str | None, limit: int) -> list[RequestRecord]:
+        return await self.journal.list_recent(caller.owner, status=status, limit=limit)
+
+    # ------------------------------------------------------------------ catalogue and account
+
+    async def list_models(self, caller: Caller) -> list[dict[str, Any]]:
+        return await caller.client.list_models()
+
+    async def get_model(self, caller: Caller, slug: str) -> dict[str, Any]:
+        return await caller.client.get_model(slug)
+
+    async def estimate(self, caller: Caller, slug: str, data: dict[str, Any]) -> tuple[int, list[InputWarning]]:
+        res = await caller.client.estimate(slug, data)
+        return res.credits, res.warnings
+
+    async def balance(self, caller: Caller) -> tuple[str | None, int | None, int | None, int | None]:
+        acc = await caller.client.account()
+        credits = acc.balance.get("credits")
+        return (acc.account_id, credits if isinstance(credits, int) else None,
+                _int(acc.usage_30d.get("requests")), _int(acc.usage_30d.get("credits_spent")))
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvalidInputError(message)

@@ -1,0 +1,85 @@
+"""Shared fixtures: one emulator on a loopback port for the session, fresh keys per test."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clipia_mcp.emulator import Emulator, EmulatorConfig, EmulatorServer
+from clipia_mcp.emulator.state import Key
+
+# "60 s" of scripted render takes 0.3 s here.
+TIME_SCALE = 0.005
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    server = EmulatorServer(Emulator(EmulatorConfig(time_scale=TIME_SCALE, webhook_base_delay=0.01)))
+    server.start_in_thread()
+    yield server
+    server.stop_thread()
+
+
+@pytest.fixture
+def emu(emulator_server: EmulatorServer) -> Iterator[EmulatorServer]:
+    """The shared emulator with its knobs reset after each test."""
+    em = emulator_server.emulator
+    saved = dict(vars(em.config))
+    yield emulator_server
+    em.faults.clear()
+    em.clock.offset = 0.0
+    emulator_server.app.sender.faults.clear()
+    for name, value in saved.items():
+        setattr(em.config, name, value)
+
+
+@pytest.fixture
+def live_key(emu: EmulatorServer) -> Key:
+    return emu.new_key(balance=1000)
+
+
+def balance_of(emu: EmulatorServer, key: Key) -> int:
+    emu.emulator.settle_all()
+    return emu.emulator.accounts[key.account_id].balance
+
+
+def server_env(emu: EmulatorServer, key: Key, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a spawned clipia-mcp pointed at the emulator, with fast polling."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "CLIPIA_API_KEY": key.value,
+        "CLIPIA_BASE_URL": emu.base_url,
+        "CLIPIA_MCP_JOURNAL": str(tmp_path / "journal.sqlite3"),
+        "CLIPIA_MCP_POLL_MIN": "0.02",
+        "CLIPIA_MCP_POLL_MAX": "0.2",
+        "CLIPIA_MCP_POLL_BUDGET_RPM": "6000",
+        "CLIPIA_MCP_HEARTBEAT": "0.2",
+        "CLIPIA_MCP_RETRY_BASE": "0.01",
+        "CLIPIA_MCP_RETRY_AFTER_CAP": "0.2",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(extra)
+    return env
+
+
+def server_command() -> list[str]:
+    """The installed console script, as a user runs it."""
+    exe = Path(sys.executable).with_name("clipia-mcp")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "clipia_mcp"]
+
+
+def structured(result: Any) -> dict[str, Any]:
+    assert result.structured_content is not None, result
+    data: dict[str, Any] = result.structured_content
+    return data
