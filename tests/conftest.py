@@ -24,7 +24,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[EmulatorServer]:
-    server = EmulatorServer(Emulator(EmulatorConfig(time_scale=TIME_SCALE, webhook_base_delay=0.01)))
+    # Tests poll far faster than a real client, so the per-key RPM limit is lifted unless a test lowers it.
+    server = EmulatorServer(Emulator(EmulatorConfig(time_scale=TIME_SCALE, webhook_base_delay=0.01, rpm=100_000)))
     server.start_in_thread()
     yield server
     server.stop_thread()
