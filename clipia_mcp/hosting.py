@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from clipia_mcp import __version__
 from clipia_mcp.config import Settings
 from clipia_mcp.server import ClipiaMCPServer, build_server
+from clipia_mcp.webhooks import WEBHOOK_PATH, WebhookReceiver
 
 HttpTransport = Literal["streamable-http", "sse"]
 
@@ -42,6 +43,17 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, host: str 
         return JSONResponse({"status": "ok", "version": __version__})
 
     mcp.custom_route("/healthz", methods=["GET"], include_in_schema=False)(healthz)
+
+    if mcp.runtime_holder.settings.webhook_secret:
+
+        async def webhook(request: Request) -> Response:
+            rt = mcp.runtime_holder.runtime
+            receiver = rt.extras.get("webhook_receiver") if rt is not None else None
+            if not isinstance(receiver, WebhookReceiver):
+                return JSONResponse({"ok": False, "error": "starting"}, status_code=503)
+            return await receiver.handle(request)
+
+        mcp.custom_route(WEBHOOK_PATH, methods=["POST"], include_in_schema=False)(webhook)
 
     if transport == "sse":
         app = mcp.sse_app(transport_security=security, host=host)

@@ -16,6 +16,7 @@ from mcp.types import INVALID_PARAMS, CallToolResult, InputRequiredResult, ListR
 from clipia_mcp import __version__, resources, tools
 from clipia_mcp.config import Settings
 from clipia_mcp.runtime import Runtime, open_runtime
+from clipia_mcp.webhooks import WebhookReceiver
 
 INSTRUCTIONS = """\
 Clipia generates images, video and audio through a paid queue.
@@ -69,6 +70,8 @@ class RuntimeHolder:
         async with open_runtime(self.settings) as rt:
             rt.service.tracker.listeners.append(self.notifier)
             rt.extras["notifier"] = self.notifier
+            if self.settings.webhook_secret:
+                rt.extras["webhook_receiver"] = WebhookReceiver(self.settings.webhook_secret, rt.service.tracker)
             self.runtime = rt
             try:
                 yield rt

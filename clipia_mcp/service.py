@@ -186,7 +186,11 @@ class ClipiaService:
                    on_update: UpdateCallback | None = None, heartbeat: float = C.HEARTBEAT_INTERVAL) -> RequestRecord:
         item = await self.tracked(caller, request_id)
         if not item.record.terminal and item.error is None and item.polls == 0:
-            await self._poll(item)  # first look right away; the loop takes over after
+            try:
+                await self._poll(item)  # first look right away; the loop takes over after
+            except ClipiaMcpError as exc:
+                if not exc.transient:
+                    raise  # transient trouble is the poll loop's job: it backs off and retries
         return await self.tracker.wait(item, timeout, on_update, heartbeat)
 
     async def list_requests(self, caller: Caller, status: str | None, limit: int) -> list[RequestRecord]:

@@ -98,6 +98,10 @@ class Tracker:
     def get(self, owner: str, request_id: str) -> Tracked | None:
         return self._items.get((owner, request_id))
 
+    def find(self, request_id: str) -> list[Tracked]:
+        """Every tracked copy of ``request_id`` (one per owner that knows it)."""
+        return [item for (_, rid), item in self._items.items() if rid == request_id]
+
     def __len__(self) -> int:
         return len(self._items)
 
