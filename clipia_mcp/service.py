@@ -184,13 +184,9 @@ class ClipiaService:
 
     async def wait(self, caller: Caller, request_id: str, timeout: float,
                    on_update: UpdateCallback | None = None, heartbeat: float = C.HEARTBEAT_INTERVAL) -> RequestRecord:
+        # No poll of our own here: the request's shared loop polls (within the budget), and a
+        # webhook can end the wait at once; a private first look could queue behind the budget.
         item = await self.tracked(caller, request_id)
-        if not item.record.terminal and item.error is None and item.polls == 0:
-            try:
-                await self._poll(item)  # first look right away; the loop takes over after
-            except ClipiaMcpError as exc:
-                if not exc.transient:
-                    raise  # transient trouble is the poll loop's job: it backs off and retries
         return await self.tracker.wait(item, timeout, on_update, heartbeat)
 
     async def list_requests(self, caller: Caller, status: str | None, limit: int) -> list[RequestRecord]:

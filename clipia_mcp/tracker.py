@@ -46,6 +46,13 @@ class PollBudget:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
+    def take(self) -> None:
+        """Take a token without queueing (for the one result fetch after a terminal status)."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate) - 1
+        self.stamp = now
+        self.granted += 1
+
     async def acquire(self) -> None:
         async with self._lock:
             while True:
@@ -72,6 +79,7 @@ class Tracked:
     wake: anyio.Event = field(default_factory=anyio.Event)
     poll_lock: anyio.Lock = field(default_factory=anyio.Lock)
     polling: bool = False
+    first_progress: tuple[float, int] | None = None  # (monotonic time, progress) of the first IN_PROGRESS seen
     error: ClipiaMcpError | None = None
     last_poll: float = 0.0
     polls: int = 0
@@ -125,14 +133,23 @@ class Tracker:
 
     # ------------------------------------------------------------------ schedule
 
-    def interval(self, record: RequestRecord) -> float:
-        """Seconds until the next poll: slow deep in the queue, fast near the end, jittered."""
+    def interval(self, record: RequestRecord, first_progress: tuple[float, int] | None = None) -> float:
+        """Seconds until the next poll: slow deep in the queue, fast near the end, jittered.
+
+        While rendering, the observed progress rate gives an ETA; polling at half the ETA
+        lands most polls near completion instead of spreading them over a long render.
+        """
         base = self.min_interval
         if record.status == "IN_QUEUE":
             base *= 1 + min(8, record.queue_position or 0) / 2
         elif record.status == "IN_PROGRESS":
             progress = record.progress or 0
             base *= 1.0 if progress >= 70 else 2.0
+            if first_progress is not None:
+                t0, p0 = first_progress
+                rate = (progress - p0) / max(1e-6, time.monotonic() - t0)  # percent per second
+                if rate > 0:
+                    base = max(base, (100 - progress) / rate / 2)
         base = min(self.max_interval, base)
         return base * (1 + C.POLL_JITTER * (2 * self._rng.random() - 1))
 
@@ -142,7 +159,7 @@ class Tracker:
         failures = 0
         try:
             while not item.record.terminal:
-                delay = self.interval(item.record) if failures == 0 else min(
+                delay = self.interval(item.record, item.first_progress) if failures == 0 else min(
                     self.max_interval, self.min_interval * 2**failures)
                 with anyio.move_on_after(delay):
                     await item.wake.wait()
@@ -171,6 +188,8 @@ class Tracker:
             if item.polls != seen or item.record.terminal:
                 return item.record  # someone polled while we waited for the lock
             await self.budget.acquire()
+            if item.record.terminal:
+                return item.record  # a webhook finished it while we queued for budget
             try:
                 status = await item.client.status(item.record.request_id, retry=False)
             except RateLimitError as exc:
@@ -179,6 +198,8 @@ class Tracker:
             finally:
                 item.polls += 1
                 item.last_poll = time.monotonic()
+            if status.status == "IN_PROGRESS" and status.progress is not None and item.first_progress is None:
+                item.first_progress = (time.monotonic(), status.progress)
             record = item.record.model_copy(update={
                 "status": status.status,
                 "queue_position": status.queue_position,
@@ -187,13 +208,17 @@ class Tracker:
             })
             if status.status in TERMINAL_STATUSES:
                 record = await self._final(item, record)
-            await self._update(item, record)
+            if not item.record.terminal:  # never overwrite a terminal state learnt meanwhile
+                await self._update(item, record)
             return item.record
 
     async def _final(self, item: Tracked, record: RequestRecord) -> RequestRecord:
         """Fetch the terminal result; the result endpoint can lag the status briefly."""
         for attempt in range(6):
-            await self.budget.acquire()
+            if attempt == 0:
+                self.budget.take()  # the status said done: fetch the result now, ahead of the queue
+            else:
+                await self.budget.acquire()
             result = await item.client.result(record.request_id)
             if not result.pending:
                 return record.model_copy(update={
@@ -228,10 +253,13 @@ class Tracker:
         item.changed = anyio.Event()
 
     async def apply_terminal(self, item: Tracked, record: RequestRecord) -> None:
-        """Store a terminal state learnt out of band (a verified webhook, confirmed upstream)."""
-        async with item.poll_lock:
-            if not item.record.terminal:
-                await self._update(item, record)
+        """Store a terminal state learnt out of band (a verified webhook); wakes waiters at once.
+
+        It does not wait for a poll in flight: that poll sees the terminal record and stands down.
+        """
+        if not item.record.terminal:
+            await self._update(item, record)
+            item.wake.set()
 
     def poke(self, owner: str, request_id: str) -> bool:
         """Wake a request's poll loop now (a webhook arrived). True if the request is tracked."""

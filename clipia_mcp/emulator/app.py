@@ -217,6 +217,13 @@ class EmulatorApp:
             return envelope(exc.status, exc.code, exc.message)
         if not isinstance(data, dict):
             return envelope(400, "invalid_request", "Control bodies are JSON objects.")
+        if len(parts) == 2 and parts[0] == "requests" and method == "GET":
+            req = em.requests.get(parts[1])
+            if req is None:
+                return envelope(404, "not_found", "Unknown request.")
+            return JSONResponse({"request_id": req.request_id, "status": em.status_of(req),
+                                 "created_wall": req.created_wall,
+                                 "completes_wall": req.created_wall + req.queue_s + req.progress_s})
         if parts == ["faults"] and method == "POST":
             try:
                 fault = em.faults.add(Fault.from_dict(data))

@@ -158,6 +158,7 @@ class Emulator:
         self.accounts: dict[str, Account] = {}
         self.keys: dict[str, Key] = {}
         self.requests: dict[str, Request] = {}
+        self.unsettled: set[str] = set()  # ids not yet terminal: keeps settle_all and limits O(live)
         self.usage: dict[str, Usage] = {}
         self.idempotency: dict[tuple[str, str], dict[str, Any]] = {}
         self.windows: dict[str, deque[float]] = {}
@@ -348,7 +349,8 @@ class Emulator:
                 raise EmulatorError(
                     402, "insufficient_credits", "Not enough credits for this generation. Please top up your balance."
                 )
-            live = sum(1 for r in self.requests.values() if r.key == key.value and self.status_of(r) not in TERMINAL)
+            live = sum(1 for rid in list(self.unsettled)
+                       if self.requests[rid].key == key.value and self.status_of(self.requests[rid]) not in TERMINAL)
             if live >= self.config.concurrency:
                 ra = self.config.concurrency_retry_after
                 raise EmulatorError(
@@ -360,6 +362,7 @@ class Emulator:
             self.charges.append((req.request_id, checked.cost))
             self.usage.setdefault(key.value, Usage()).requests += 1
         self.requests[req.request_id] = req
+        self.unsettled.add(req.request_id)
         status = self.status_of(req)
         base = self.config.public_base_url
         return {
@@ -427,6 +430,7 @@ class Emulator:
 
     def _settle(self, req: Request, status: str) -> None:
         req.settled = status
+        self.unsettled.discard(req.request_id)
         req.completed_wall = self.clock.wall()
         if not req.sandbox:
             acc = self.accounts[req.account_id]
@@ -446,9 +450,8 @@ class Emulator:
         self.status_of(req)
 
     def settle_all(self) -> None:
-        for req in list(self.requests.values()):
-            if req.settled is None:
-                self.status_of(req)
+        for rid in list(self.unsettled):
+            self.status_of(self.requests[rid])
 
     def status_body(self, req: Request) -> dict[str, Any]:
         status = self.status_of(req)

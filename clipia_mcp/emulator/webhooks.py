@@ -47,7 +47,7 @@ class WebhookSender:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def run(self, poll: float = 0.01) -> None:
+    async def run(self, poll: float = 0.02) -> None:
         """Forever: settle due requests and deliver what is queued (each delivery in its own task)."""
         async with anyio.create_task_group() as tg:
             while True:
