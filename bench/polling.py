@@ -43,6 +43,11 @@ MODE_TIMEOUT = 240.0  # wall seconds per mode; unfinished generations count as e
 MODEL = "seedance-2-fast-t2v"  # 4 s queue + 40 s render in real-world seconds
 
 
+def debug(msg: str) -> None:
+    if os.environ.get("BENCH_DEBUG"):
+        print(f"DEBUG {time.monotonic():.1f} {msg}", file=sys.stderr, flush=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -151,6 +156,16 @@ async def run_ours(emu: Emu, n: int, webhook: bool) -> dict[str, Any]:
                 await anyio.sleep(0.01)
         records = []
         sem = anyio.Semaphore(50)
+        if os.environ.get("BENCH_DEBUG"):
+            async def watchdog() -> None:
+                await anyio.sleep(25)
+                from collections import Counter
+                print("WATCHDOG records", len(records), "errors", errors,
+                      Counter(i.record.status for i in tracker._items.values()),  # noqa: SLF001
+                      "polling", sum(i.polling for i in tracker._items.values()),  # noqa: SLF001
+                      "budget", tracker.budget.granted, file=sys.stderr, flush=True)
+            tg.start_soon(watchdog)
+        debug("submitting")
         before = await emu.calls()
 
         async def submit(i: int) -> None:
@@ -184,10 +199,13 @@ async def run_ours(emu: Emu, n: int, webhook: bool) -> dict[str, Any]:
                     waits.start_soon(wait, r.request_id)
         errors = n - len(notified)  # failed submits, failed waits and waits cut off by MODE_TIMEOUT
         wall = time.monotonic() - started
+        debug("waits done")
         calls = polls(before, await emu.calls())
+        debug("calls fetched")
         async with httpx.AsyncClient(timeout=60) as ctl:
             for rid, at in notified.items():
                 latencies.append(at - await emu.completes_at(ctl, rid))
+        debug("latencies fetched")
         if receiver_server is not None:
             receiver_server.should_exit = True
             if os.environ.get("BENCH_DEBUG"):

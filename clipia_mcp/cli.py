@@ -60,6 +60,7 @@ def parser() -> argparse.ArgumentParser:
     em.add_argument("--port", type=int, default=8787, dest="em_port")
     em.add_argument("--time-scale", type=float, default=1.0, help="multiply scripted durations (0.01 = 100x faster)")
     em.add_argument("--key", action="append", default=[], help="register this API key (repeatable)")
+    sub.add_parser("doctor", help="check the API key, API reach and the journal, and print what was found")
     return p
 
 
@@ -69,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "emulator":
         return run_emulator(args)
     try:
+        if args.command == "doctor":
+            from clipia_mcp import doctor
+            from clipia_mcp.config import Settings
+
+            return doctor.main(Settings.from_env(None, **_overrides(args)))
         return serve(args)
     except ClipiaMcpError as exc:
         print(f"clipia-mcp: {exc.message}", file=sys.stderr)
@@ -90,15 +96,19 @@ def run_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve(args: argparse.Namespace) -> int:
-    from clipia_mcp.config import Settings
-
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
     overrides: dict[str, object] = {}
     if args.journal is not None:
         overrides["journal_path"] = None if str(args.journal) == ":memory:" else args.journal
     if args.public_url:
         overrides["public_url"] = args.public_url
-    settings = Settings.from_env(None, **overrides)
+    return overrides
+
+
+def serve(args: argparse.Namespace) -> int:
+    from clipia_mcp.config import Settings
+
+    settings = Settings.from_env(None, **_overrides(args))
     if args.sandbox or settings.api_key is None:
         if not args.sandbox:
             print("clipia-mcp: CLIPIA_API_KEY is not set, starting on the embedded SANDBOX.", file=sys.stderr)
@@ -128,6 +138,7 @@ def serve(args: argparse.Namespace) -> int:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets
         sock.bind((args.host, args.port))
         port = sock.getsockname()[1]
         print(f"clipia-mcp {args.transport} listening on http://{args.host}:{port}{path}", file=sys.stderr,

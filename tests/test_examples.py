@@ -101,3 +101,18 @@ async def test_hosted_app_with_two_workers(emu: EmulatorServer, live_key, tmp_pa
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_doctor_reports_key_api_and_journal(emu: EmulatorServer, live_key, tmp_path: Path) -> None:
+    env = server_env(emu, live_key, tmp_path)
+    proc = subprocess.run([*server_command(), "doctor"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "[  ok] api key" in out and "live (billed)" in out
+    assert "[  ok] api reach" in out and "balance 1000 credits" in out
+    assert "[  ok] journal" in out and str(tmp_path / "journal.sqlite3") in out
+    assert live_key.value not in out + proc.stderr
+    bad = subprocess.run([*server_command(), "doctor"], capture_output=True, text=True, timeout=60,
+                         env={**env, "CLIPIA_API_KEY": "clipia_live_revokedorunknown123"})
+    assert bad.returncode == 1 and "[FAIL] api reach  invalid_api_key" in bad.stdout
+    assert "revokedorunknown123" not in bad.stdout + bad.stderr

@@ -30,6 +30,9 @@ logging.getLogger("uvicorn.error").addFilter(_HideDeliberateDrops())
 def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit this: without it, a response written in two parts waits out the
+    # peer's delayed ACK (~40 ms per request on loopback).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(128)
     sock.setblocking(False)
@@ -109,5 +112,7 @@ class EmulatorServer:
 
     def serve_forever(self) -> None:
         """Blocking: serve until interrupted (``clipia-mcp emulator``)."""
-        config = uvicorn.Config(self.app, lifespan="on", log_level="info")
+        # log_config=None keeps the process's logging (stderr); uvicorn's default would send the
+        # access log to stdout, which carries the API key line and may be a pipe nobody drains.
+        config = uvicorn.Config(self.app, lifespan="on", log_config=None, access_log=False)
         uvicorn.Server(config).run(sockets=[self._sock])
