@@ -128,6 +128,7 @@ class Settings:
     heartbeat_interval: float = C.HEARTBEAT_INTERVAL
     dedup_window: float = C.DEDUP_WINDOW
     sandbox_time_scale: float = 0.2
+    confirm_above: int | None = C.CONFIRM_ABOVE_CREDITS  # None: never ask before a submit
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:
@@ -163,6 +164,11 @@ class Settings:
             retry_after_cap=_float(env, "CLIPIA_MCP_RETRY_AFTER_CAP", C.RETRY_AFTER_CAP, 0, 3600),
             sandbox_time_scale=_float(env, "CLIPIA_SANDBOX_TIME_SCALE", 0.2, 0.0001, 10),
         )
+        confirm = (env.get("CLIPIA_MCP_CONFIRM_ABOVE") or "").strip().lower()
+        if confirm in ("off", "none", "never"):
+            settings = replace(settings, confirm_above=None)
+        elif confirm:
+            settings = replace(settings, confirm_above=int(_float(env, "CLIPIA_MCP_CONFIRM_ABOVE", 0, 0, 10**9)))
         if overrides:
             settings = replace(settings, **overrides)  # type: ignore[arg-type]
         if settings.wait_default > settings.wait_max:

@@ -45,5 +45,11 @@ MAX_LIST_LIMIT = 200
 PREVIEW_MAX_BYTES = 256 * 1024
 PREVIEW_FETCH_TIMEOUT = 5.0
 
+# Cost confirmation: `generate` asks the user before spending more than this (or more than the balance)
+CONFIRM_ABOVE_CREDITS = 100
+
+# Tasks extension
+TASK_TTL_MS = 24 * 3600 * 1000
+
 # Submit dedup window when the agent passes no idempotency key
 DEDUP_WINDOW = 120.0

@@ -60,6 +60,13 @@ CREATE TABLE IF NOT EXISTS requests (
     PRIMARY KEY (owner, request_id)
 );
 CREATE INDEX IF NOT EXISTS requests_by_time ON requests (owner, created_at);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    cancelled_at REAL
+);
 """
 
 
@@ -240,6 +247,39 @@ class Journal:
             return [_record(r) for r in rows]
 
         return await self._run(op)
+
+
+class TaskRecord(BaseModel):
+    """An MCP task (tasks extension) bound to one Clipia request."""
+
+    task_id: str
+    owner: str
+    request_id: str
+    created_at: float
+    cancelled_at: float | None = None
+
+
+class TaskStore:
+    """Tasks live in the journal so that any process (or a restarted one) can answer ``tasks/get``."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    async def create(self, task: TaskRecord) -> None:
+        await self.journal._run(lambda c: c.execute(  # noqa: SLF001 - same connection and lock
+            "INSERT INTO tasks VALUES (?,?,?,?,?)",
+            (task.task_id, task.owner, task.request_id, task.created_at, task.cancelled_at)))
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        def op(c: sqlite3.Connection) -> TaskRecord | None:
+            row = c.execute("SELECT * FROM tasks WHERE task_id=?", (task_id,)).fetchone()
+            return TaskRecord(**dict(row)) if row else None
+
+        return await self.journal._run(op)  # noqa: SLF001
+
+    async def cancel(self, task_id: str, when: float) -> None:
+        await self.journal._run(lambda c: c.execute(  # noqa: SLF001
+            "UPDATE tasks SET cancelled_at=COALESCE(cancelled_at, ?) WHERE task_id=?", (when, task_id)))
 
 
 def _upsert(c: sqlite3.Connection, r: RequestRecord) -> None:

@@ -183,7 +183,7 @@ class RequestView(BaseModel):
     model: str | None = None
     queue_position: int | None = None
     progress: int | None = Field(default=None, description="0-100 while IN_PROGRESS.")
-    logs: list[Any] = Field(default_factory=list)
+    logs: list[dict[str, Any]] = Field(default_factory=list, description="Recent log entries (opaque objects).")
     cost: int | None = Field(
         default=None, description="Credits: reserved while running, charged when COMPLETED, 0 if FAILED/CANCELED."
     )

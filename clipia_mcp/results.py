@@ -69,7 +69,7 @@ def view(record: RequestRecord) -> RequestView:
         model=record.model,
         queue_position=record.queue_position,
         progress=record.progress,
-        logs=record.logs[-10:],
+        logs=[item if isinstance(item, dict) else {"message": str(item)} for item in record.logs[-10:]],
         cost=record.cost,
         media=media,
         output=record.output,

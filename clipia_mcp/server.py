@@ -13,9 +13,10 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, CallToolResult, InputRequiredResult, ListResourcesResult, PaginatedRequestParams
 
-from clipia_mcp import __version__, resources, tools
+from clipia_mcp import __version__, generate, resources, tools
 from clipia_mcp.config import Settings
 from clipia_mcp.runtime import Runtime, open_runtime
+from clipia_mcp.tasks import TasksExtension, mcp_name_guard
 from clipia_mcp.webhooks import WebhookReceiver
 
 INSTRUCTIONS = """\
@@ -102,8 +103,12 @@ def build_server(settings: Settings) -> ClipiaMCPServer:
         version=__version__,
         lifespan=holder.lifespan,
         subscriptions=bus,
+        extensions=[TasksExtension(lambda: holder.runtime)],
+        middleware=[mcp_name_guard],
     )
     mcp.runtime_holder = holder
     tools.register(mcp)
+    generate.register(mcp)
+    tools.tidy_descriptions(mcp)
     resources.register(mcp, legacy)
     return mcp

@@ -5,6 +5,7 @@ Errors the model can act on come back as ``isError`` results with a stable
 bare exception at the client.
 """
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
@@ -16,6 +17,7 @@ from pydantic import Field
 from clipia_mcp import constants as C
 from clipia_mcp import validation as check
 from clipia_mcp.errors import ClipiaMcpError
+from clipia_mcp.hosts import plan_wait
 from clipia_mcp.journal import RequestRecord
 from clipia_mcp.models import (
     BalanceView,
@@ -61,7 +63,7 @@ async def run_tool(ctx: Context, body: Body) -> CallToolResult:
         return error_result(exc)
 
 
-async def _with_media(rt: Runtime, record: RequestRecord, include_preview: bool) -> CallToolResult:
+async def with_media(rt: Runtime, record: RequestRecord, include_preview: bool) -> CallToolResult:
     v = view(record)
     extra = media_links(v.media)
     if include_preview and v.media:
@@ -74,6 +76,16 @@ READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hin
 
 def register(mcp: MCPServer[Any]) -> None:
     """Add every tool to ``mcp``."""
+    _register(mcp)
+
+
+def tidy_descriptions(mcp: MCPServer[Any]) -> None:
+    """Strip docstring indentation from tool descriptions (clients show them verbatim)."""
+    for tool in mcp._tool_manager.list_tools():  # noqa: SLF001 - no public setter
+        tool.description = inspect.cleandoc(tool.description or "")
+
+
+def _register(mcp: MCPServer[Any]) -> None:
 
     @mcp.tool(
         title="Submit a generation",
@@ -140,7 +152,7 @@ def register(mcp: MCPServer[Any]) -> None:
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             rid = check.request_id(request_id)
-            return await _with_media(rt, await rt.service.result(caller, rid), include_preview)
+            return await with_media(rt, await rt.service.result(caller, rid), include_preview)
 
         return await run_tool(ctx, body)
 
@@ -165,7 +177,9 @@ def register(mcp: MCPServer[Any]) -> None:
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             rid = check.request_id(request_id)
             s = rt.settings
-            timeout = check.wait_timeout(timeout_s, s.wait_default, s.wait_max)
+            requested = None if timeout_s is None else check.wait_timeout(timeout_s, s.wait_default, s.wait_max)
+            plan = plan_wait(ctx, s, requested)
+            timeout = plan.budget
             last = [-1.0]
 
             async def on_update(record: RequestRecord, heartbeat: bool) -> None:
@@ -177,8 +191,8 @@ def register(mcp: MCPServer[Any]) -> None:
                 last[0] = value
                 await ctx.report_progress(value, 100.0, f"{human_status(record)} ({rid[:8]})")
 
-            record = await rt.service.wait(caller, rid, timeout, on_update, s.heartbeat_interval)
-            return await _with_media(rt, record, include_preview)
+            record = await rt.service.wait(caller, rid, timeout, on_update, plan.heartbeat)
+            return await with_media(rt, record, include_preview)
 
         return await run_tool(ctx, body)
 

@@ -137,8 +137,8 @@ class EmulatorApp:
             return
         try:
             key = em.authenticate(headers)
+            em.count(route)  # every authenticated attempt, rate-limited ones included
             extra = em.check_rate(key)
-            em.count(route)
             status, payload = await self._handle(route, args, key, headers, body, fault)
             response: Response = JSONResponse(payload, status_code=status, headers=extra)
         except EmulatorError as exc:
