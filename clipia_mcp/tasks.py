@@ -26,7 +26,7 @@ from typing import Any
 
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, require_client_extension
 from mcp.shared.exceptions import MCPError
 from mcp.types import HEADER_MISMATCH, INVALID_PARAMS, CallToolRequestParams, CallToolResult, RequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -127,6 +127,7 @@ class TasksExtension(Extension):
         return fields
 
     async def _load(self, ctx: ServerRequestContext[Any, Any], task_id: str) -> tuple[Runtime, TaskRecord, Any]:
+        require_client_extension(ctx, TASKS_EXT)  # -32021 for a client that did not declare tasks
         rt = self._rt()
         caller = rt.caller_for(Context(request_context=ctx))
         task = await TaskStore(rt.service.journal).get(task_id)
