@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from clipia_mcp import __version__
-from clipia_mcp.errors import ClipiaMcpError
+from clipia_mcp.errors import ClipiaMcpError, ConfigError
 from clipia_mcp.redaction import RedactingFilter
 
 
@@ -53,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
                    help="extra Host allowed by DNS-rebinding protection (repeatable)")
     p.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
                    help="extra Origin allowed by DNS-rebinding protection (repeatable)")
+    p.add_argument("--auth", choices=["auto", "none", "caller-key", "token"], default="auto",
+                   help="HTTP auth: callers send their own Clipia key (caller-key), or a static bearer token from "
+                        "CLIPIA_MCP_TOKENS (token); auto = token if CLIPIA_MCP_TOKENS is set, caller-key if no "
+                        "server key is set, else none")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = p.add_subparsers(dest="command")
     em = sub.add_parser("emulator", help="run only the Clipia API emulator on a loopback port")
@@ -109,7 +114,18 @@ def serve(args: argparse.Namespace) -> int:
     from clipia_mcp.config import Settings
 
     settings = Settings.from_env(None, **_overrides(args))
-    if args.sandbox or settings.api_key is None:
+    tokens = [t.strip() for t in os.environ.get("CLIPIA_MCP_TOKENS", "").split(",") if t.strip()]
+    auth = args.auth
+    if auth == "auto":
+        http = args.transport != "stdio"
+        auth = "token" if tokens and http else (
+            "caller-key" if http and settings.api_key is None and not args.sandbox else "none")
+    if auth == "token" and not tokens:
+        raise ConfigError("--auth token needs CLIPIA_MCP_TOKENS (comma-separated bearer tokens).")
+    if auth == "caller-key":
+        print("clipia-mcp: HTTP callers must send their own Clipia key (Authorization: Bearer clipia_...).",
+              file=sys.stderr)
+    elif args.sandbox or settings.api_key is None:
         if not args.sandbox:
             print("clipia-mcp: CLIPIA_API_KEY is not set, starting on the embedded SANDBOX.", file=sys.stderr)
         settings = replace(settings, sandbox=True)
@@ -126,7 +142,7 @@ def serve(args: argparse.Namespace) -> int:
     from clipia_mcp.hosting import build_http_app
 
     app = build_http_app(mcp, args.transport, host=args.host, allowed_hosts=args.allowed_host,
-                         allowed_origins=args.allowed_origin)
+                         allowed_origins=args.allowed_origin, auth=auth, tokens=tokens)
     path = "/sse" if args.transport == "sse" else "/mcp"
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level.lower(),
                             access_log=False, lifespan="on")

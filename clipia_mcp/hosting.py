@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from clipia_mcp import __version__
+from clipia_mcp.auth import AuthMiddleware, AuthMode, CallerPool
 from clipia_mcp.config import Settings
 from clipia_mcp.server import ClipiaMCPServer, build_server
 from clipia_mcp.webhooks import WEBHOOK_PATH, WebhookReceiver
@@ -35,7 +36,8 @@ def security_settings(host: str, allowed_hosts: Sequence[str] = (), allowed_orig
 
 
 def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, host: str = "127.0.0.1",
-                   allowed_hosts: Sequence[str] = (), allowed_origins: Sequence[str] = ()) -> Starlette:
+                   allowed_hosts: Sequence[str] = (), allowed_origins: Sequence[str] = (),
+                   auth: AuthMode = "none", tokens: Sequence[str] = ()) -> Starlette:
     """The Starlette app for ``transport``; its lifespan opens the runtime once for the process."""
     security = security_settings(host, allowed_hosts, allowed_origins)
 
@@ -63,10 +65,20 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, host: str 
 
     @contextlib.asynccontextmanager
     async def lifespan(a: Starlette) -> AsyncIterator[None]:
-        async with mcp.runtime_holder.open(), inner(a):
-            yield
+        async with mcp.runtime_holder.open() as rt, inner(a):
+            if auth != "none":
+                pool = CallerPool(rt.settings, auth, rt.sandbox_base_url or rt.settings.base_url, rt.caller)
+                rt.extras["caller_resolver"] = pool
+                try:
+                    yield
+                finally:
+                    await pool.aclose()
+            else:
+                yield
 
     app.router.lifespan_context = lifespan
+    if auth != "none":
+        app.add_middleware(AuthMiddleware, mode=auth, tokens=list(tokens))
     return app
 
 

@@ -7,6 +7,7 @@ Notifications reach both protocol eras: 2026 clients through
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import weakref
@@ -38,7 +39,9 @@ class LegacySubscriptions:
         self._subs: dict[str, weakref.WeakSet[ServerSession]] = {}
 
     async def subscribe(self, ctx: ServerRequestContext[Any], params: SubscribeRequestParams) -> EmptyResult:
-        self._subs.setdefault(str(params.uri), weakref.WeakSet()).add(ctx.session)
+        # Someone else's request answers exactly like an unknown one: accepted, and silent.
+        if await owns(ctx, str(params.uri)):
+            self._subs.setdefault(str(params.uri), weakref.WeakSet()).add(ctx.session)
         return EmptyResult()
 
     async def unsubscribe(self, ctx: ServerRequestContext[Any], params: UnsubscribeRequestParams) -> EmptyResult:
@@ -53,6 +56,32 @@ class LegacySubscriptions:
                 await session.send_resource_updated(uri)
             except Exception:  # noqa: BLE001 - a closed session just drops out
                 self._subs[uri].discard(session)
+
+
+async def owns(ctx: ServerRequestContext[Any], uri: str) -> bool:
+    """Whether ``uri`` names a request of the caller of ``ctx`` (journal or tracker)."""
+    if not uri.startswith(RESOURCE_PREFIX):
+        return False
+    rt = ctx.lifespan_context
+    if not isinstance(rt, Runtime):
+        return False
+    try:
+        owner = rt.caller_for(Context(request_context=ctx)).owner
+        rid = check.request_id(uri[len(RESOURCE_PREFIX):])
+    except ClipiaMcpError:
+        return False
+    return rt.service.tracker.get(owner, rid) is not None or await rt.service.journal.get(owner, rid) is not None
+
+
+async def listen_guard(ctx: ServerRequestContext[Any], call_next: Any) -> Any:
+    """Middleware: a ``subscriptions/listen`` may only subscribe to the caller's own request resources."""
+    if ctx.method == "subscriptions/listen" and isinstance(ctx.params, dict):
+        notes = ctx.params.get("notifications")
+        if isinstance(notes, dict) and isinstance(notes.get("resourceSubscriptions"), list):
+            kept = [u for u in notes["resourceSubscriptions"] if isinstance(u, str) and await owns(ctx, u)]
+            params = {**ctx.params, "notifications": {**notes, "resourceSubscriptions": kept}}
+            return await call_next(dataclasses.replace(ctx, params=params))
+    return await call_next(ctx)
 
 
 class Notifier:

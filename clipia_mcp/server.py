@@ -104,7 +104,7 @@ def build_server(settings: Settings) -> ClipiaMCPServer:
         lifespan=holder.lifespan,
         subscriptions=bus,
         extensions=[TasksExtension(lambda: holder.runtime)],
-        middleware=[mcp_name_guard],
+        middleware=[mcp_name_guard, resources.listen_guard],
     )
     mcp.runtime_holder = holder
     tools.register(mcp)

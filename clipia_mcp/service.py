@@ -35,6 +35,9 @@ class Caller:
     client: ClipiaClient
     owner: str
     sandbox: bool = False
+    #: True when several tenants share one Clipia key: then only ids this tenant submitted are visible,
+    #: because the API itself would show any of the key's requests to every tenant.
+    shared_key: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,10 @@ class ClipiaService:
         if item is not None:
             return item
         record = await self.journal.get(caller.owner, request_id)
+        if record is None and caller.shared_key:
+            raise NotTrackedError(
+                f"Request {request_id} was not found for this caller. Check the id, or call list_requests.",
+                request_id=request_id)
         if record is None:
             try:
                 status = await caller.client.status(request_id)

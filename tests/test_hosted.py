@@ -1,0 +1,106 @@
+"""Hosted mode: auth on HTTP, per-caller isolation, secrets never echoed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+from conftest import server_env, structured
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from procs import http_server
+
+from clipia_mcp.emulator import EmulatorServer
+
+pytestmark = pytest.mark.anyio
+UNKNOWN = "764cabcf-b745-4b3e-ae38-1200304cf45b"
+
+
+def client_as(url: str, credential: str, header: str = "Authorization") -> Client:
+    value = f"Bearer {credential}" if header == "Authorization" else credential
+    return Client(streamable_http_client(url, http_client=httpx2.AsyncClient(headers={header: value},
+                                                                             timeout=30)))
+
+
+def hosted_env(emu: EmulatorServer, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = server_env(emu, emu.new_key(), tmp_path, **extra)
+    del env["CLIPIA_API_KEY"]
+    return env
+
+
+def text_of(result: Any) -> str:
+    return json.dumps(result.model_dump(mode="json", by_alias=True))
+
+
+async def test_caller_keys_are_required_and_isolated(emu: EmulatorServer, tmp_path: Path) -> None:
+    emu.emulator.config.time_scale = 0.05
+    a, b = emu.new_key(balance=500), emu.new_key(balance=500)
+    seen: list[str] = []
+    with http_server("streamable-http", hosted_env(emu, tmp_path), "--auth", "caller-key") as sp:
+        init = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+        hdrs = {"Accept": "application/json, text/event-stream"}
+        for bad in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic Zm9vOmJhcg=="},
+                    {"X-Api-Key": "sk-123"}):
+            r = httpx.post(sp.url, json=init, headers={**hdrs, **bad})
+            assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+        health = httpx.get(f"{sp.base}/healthz")
+        assert health.status_code == 200 and set(health.json()) == {"status", "version"}
+
+        async with client_as(sp.url, a.value) as ca:
+            sub = structured(await ca.call_tool("submit_generation", {
+                "model": "nano-banana-2", "input": {"prompt": "tenant A"}}))
+            rid = sub["request_id"]
+            done = await ca.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 10})
+            seen.append(text_of(done))
+            assert structured(done)["status"] == "COMPLETED"
+        async with client_as(sp.url, b.value, header="X-Api-Key") as cb:
+            assert structured(await cb.call_tool("list_requests", {})) == {"count": 0, "requests": []}
+            assert [r.uri for r in (await cb.list_resources()).resources] == []
+            for tool, args in (("get_status", {}), ("get_result", {}), ("wait_for_result", {"timeout_s": 1})):
+                theirs = await cb.call_tool(tool, {"request_id": rid, **args})
+                unknown = await cb.call_tool(tool, {"request_id": UNKNOWN, **args})
+                seen += [text_of(theirs), text_of(unknown)]
+                assert theirs.is_error and unknown.is_error
+                assert theirs.structured_content["error"]["code"] == unknown.structured_content["error"]["code"] \
+                    == "not_found"
+                assert theirs.content[0].text.replace(rid, "X") == unknown.content[0].text.replace(UNKNOWN, "X")
+            from mcp.shared.exceptions import MCPError
+
+            for uri in (f"clipia://requests/{rid}", f"clipia://requests/{UNKNOWN}"):
+                with pytest.raises(MCPError) as info:
+                    await cb.read_resource(uri)
+                assert info.value.error.code == -32602
+            async with cb.listen(resource_subscriptions=[f"clipia://requests/{rid}"]) as listen:
+                assert list(listen.honored.resource_subscriptions or []) == []
+            mine = structured(await cb.call_tool("get_balance", {}))
+            assert mine["credits"] == 500
+        async with client_as(sp.url, a.value) as ca:
+            assert structured(await ca.call_tool("list_requests", {}))["count"] == 1
+            async with ca.listen(resource_subscriptions=[f"clipia://requests/{rid}"]) as listen:
+                assert list(listen.honored.resource_subscriptions or []) == [f"clipia://requests/{rid}"]
+    logs = "".join(sp.stderr)
+    for secret in (a.value, b.value):
+        assert secret not in logs and all(secret not in s for s in seen)
+
+
+async def test_static_tokens_with_a_server_key(emu: EmulatorServer, live_key, tmp_path: Path) -> None:
+    env = server_env(emu, live_key, tmp_path, CLIPIA_MCP_TOKENS="tok-alpha-123456,tok-beta-654321")
+    with http_server("streamable-http", env) as sp:
+        r = httpx.post(sp.url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+                       headers={"Authorization": "Bearer tok-wrong", "Accept": "application/json"})
+        assert r.status_code == 401
+        async with client_as(sp.url, "tok-alpha-123456") as alpha:
+            rid = structured(await alpha.call_tool("submit_generation", {
+                "model": "nano-banana-2", "input": {"prompt": "alpha"}}))["request_id"]
+            assert structured(await alpha.call_tool("get_status", {"request_id": rid}))["request_id"] == rid
+        async with client_as(sp.url, "tok-beta-654321") as beta:
+            # Same Clipia key underneath, but beta cannot reach alpha's request.
+            res = await beta.call_tool("get_status", {"request_id": rid})
+            assert res.is_error and res.structured_content["error"]["code"] == "not_found"
+            assert structured(await beta.call_tool("list_requests", {}))["count"] == 0
+    logs = "".join(sp.stderr)
+    assert "tok-alpha-123456" not in logs and live_key.value not in logs
