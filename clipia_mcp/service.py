@@ -71,42 +71,51 @@ class ClipiaService:
         """Submit once per logical request: same key (or same input within the window) → same request."""
         hook = webhook_url or self.webhook_url
         digest = input_hash(model, data, hook)
-        lock = self._submit_locks.setdefault((caller.owner, idempotency_key or digest), anyio.Lock())
-        async with lock:
-            now = time.time()
-            intent: Intent | None = None
-            if idempotency_key is not None:
-                intent = await self.journal.get_intent(caller.owner, idempotency_key)
-                if intent is not None and (intent.model != model or intent.input_hash != digest):
-                    raise ClipiaMcpError(
-                        "This idempotency_key was already used with a different model or input. "
-                        "Use a new key for a new generation.", code="idempotency_key_reuse")
-                if intent is not None and intent.created_at < now - IDEMPOTENCY_TTL:
-                    intent = None
-            elif self.settings.dedup_window > 0:
-                intent = await self.journal.recent_same_input(caller.owner, model, digest,
-                                                              now - self.settings.dedup_window)
-            if intent is not None and intent.request_id is not None:
-                record = await self.journal.get(caller.owner, intent.request_id)
-                if record is not None:
-                    self.tracker.track(caller.client, record)
-                    return Submitted(record, [], True, intent.idempotency_key)
-            if intent is None:
-                intent = Intent(owner=caller.owner, idempotency_key=idempotency_key or str(uuid.uuid4()),
-                                model=model, input=data, input_hash=digest, webhook_url=hook, created_at=now)
-                await self.journal.add_intent(intent)  # durable before the paid call
-            try:
-                response = await caller.client.submit(model, data, webhook_url=hook,
-                                                      idempotency_key=intent.idempotency_key)
-            except ClipiaMcpError as exc:
-                if not exc.transient:
-                    # Definitely not created (4xx): forget the intent so the key is reusable.
-                    await self.journal.drop_intent(caller.owner, intent.idempotency_key)
-                raise
-            record = self._record_from_submit(caller, model, data, intent.idempotency_key, response)
-            await self.journal.record_submit(intent, record)
-            self.tracker.track(caller.client, record)
-            return Submitted(record, response.warnings, False, intent.idempotency_key)
+        lock_key = (caller.owner, idempotency_key or digest)
+        lock = self._submit_locks.setdefault(lock_key, anyio.Lock())
+        try:
+            async with lock:
+                return await self._submit_locked(caller, model, data, hook, digest, idempotency_key)
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._submit_locks.pop(lock_key, None)
+
+    async def _submit_locked(self, caller: Caller, model: str, data: dict[str, Any], hook: str | None,
+                             digest: str, idempotency_key: str | None) -> Submitted:
+        now = time.time()
+        intent: Intent | None = None
+        if idempotency_key is not None:
+            intent = await self.journal.get_intent(caller.owner, idempotency_key)
+            if intent is not None and (intent.model != model or intent.input_hash != digest):
+                raise ClipiaMcpError(
+                    "This idempotency_key was already used with a different model or input. "
+                    "Use a new key for a new generation.", code="idempotency_key_reuse")
+            if intent is not None and intent.created_at < now - IDEMPOTENCY_TTL:
+                intent = None
+        elif self.settings.dedup_window > 0:
+            intent = await self.journal.recent_same_input(caller.owner, model, digest,
+                                                          now - self.settings.dedup_window)
+        if intent is not None and intent.request_id is not None:
+            record = await self.journal.get(caller.owner, intent.request_id)
+            if record is not None:
+                self.tracker.track(caller.client, record)
+                return Submitted(record, [], True, intent.idempotency_key)
+        if intent is None:
+            intent = Intent(owner=caller.owner, idempotency_key=idempotency_key or str(uuid.uuid4()),
+                            model=model, input=data, input_hash=digest, webhook_url=hook, created_at=now)
+            await self.journal.add_intent(intent)  # durable before the paid call
+        try:
+            response = await caller.client.submit(model, data, webhook_url=hook,
+                                                  idempotency_key=intent.idempotency_key)
+        except ClipiaMcpError as exc:
+            if not exc.transient:
+                # Definitely not created (4xx): forget the intent so the key is reusable.
+                await self.journal.drop_intent(caller.owner, intent.idempotency_key)
+            raise
+        record = self._record_from_submit(caller, model, data, intent.idempotency_key, response)
+        await self.journal.record_submit(intent, record)
+        self.tracker.track(caller.client, record)
+        return Submitted(record, response.warnings, False, intent.idempotency_key)
 
     @staticmethod
     def _record_from_submit(caller: Caller, model: str, data: dict[str, Any], key: str,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -96,6 +97,7 @@ class Tracker:
         self.budget = budget or PollBudget(C.POLL_BUDGET_RPM)
         self.listeners: list[ChangeListener] = []
         self._items: dict[tuple[str, str], Tracked] = {}
+        self._finished: deque[tuple[str, str]] = deque()
         self._tg: TaskGroup | None = None
         self._rng = random.Random()
 
@@ -241,12 +243,23 @@ class Tracker:
         if (old.status, old.queue_position, old.progress) != (record.status, record.queue_position, record.progress) \
                 or record.terminal:
             await self.journal.upsert(record)
+            if record.terminal and not old.terminal:
+                self._retire((record.owner, record.request_id))
             self._signal(item)
             for listener in list(self.listeners):
                 try:
                     await listener(record)
                 except Exception:  # noqa: BLE001 - a broken listener must not stop polling
                     log.exception("change listener failed")
+
+    def _retire(self, key: tuple[str, str]) -> None:
+        """Bound memory: forget the oldest finished requests (the journal still has them)."""
+        self._finished.append(key)
+        while len(self._finished) > C.TERMINAL_CACHE:
+            old = self._finished.popleft()
+            item = self._items.get(old)
+            if item is not None and item.record.terminal:
+                del self._items[old]
 
     def _signal(self, item: Tracked) -> None:
         item.changed.set()
