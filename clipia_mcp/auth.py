@@ -28,7 +28,7 @@ from clipia_mcp.errors import ConfigError
 from clipia_mcp.redaction import fingerprint, register_secret
 from clipia_mcp.service import Caller
 
-AuthMode = Literal["none", "caller-key", "token"]
+AuthMode = Literal["none", "caller-key", "token", "oauth"]
 OPEN_PATHS = frozenset({"/healthz", "/webhooks/clipia"})
 SCOPE_KEY = "clipia_credential"
 
@@ -65,7 +65,7 @@ class AuthMiddleware:
         return any([hmac.compare_digest(credential.encode(), t.encode()) for t in self._tokens])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.mode == "none" or scope.get("path") in OPEN_PATHS:
+        if scope["type"] != "http" or self.mode in ("none", "oauth") or scope.get("path") in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -100,6 +100,15 @@ class CallerPool:
             await client.aclose()
 
     def __call__(self, ctx: Context[Any, Any]) -> Caller:
+        if self.mode == "oauth":
+            from mcp.server.auth.middleware.auth_context import get_access_token
+
+            token = get_access_token()
+            if token is None or self.server_caller is None:
+                raise ConfigError("No authenticated principal for this request.")
+            principal = token.subject or token.client_id
+            return Caller(self.server_caller.client, fingerprint("oauth:" + principal), self.server_caller.sandbox,
+                          shared_key=True)
         request = ctx.request_context.request
         headers = getattr(request, "headers", None)
         credential = bearer({k.lower(): v for k, v in headers.items()}) if headers is not None else None

@@ -54,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
                    help="extra Host allowed by DNS-rebinding protection (repeatable)")
     p.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
                    help="extra Origin allowed by DNS-rebinding protection (repeatable)")
-    p.add_argument("--auth", choices=["auto", "none", "caller-key", "token"], default="auto",
+    p.add_argument("--auth", choices=["auto", "none", "caller-key", "token", "oauth"], default="auto",
                    help="HTTP auth: callers send their own Clipia key (caller-key), or a static bearer token from "
                         "CLIPIA_MCP_TOKENS (token); auto = token if CLIPIA_MCP_TOKENS is set, caller-key if no "
                         "server key is set, else none")
@@ -118,8 +118,10 @@ def serve(args: argparse.Namespace) -> int:
     auth = args.auth
     if auth == "auto":
         http = args.transport != "stdio"
-        auth = "token" if tokens and http else (
+        auth = "oauth" if settings.oauth_introspection_url and http else "token" if tokens and http else (
             "caller-key" if http and settings.api_key is None and not args.sandbox else "none")
+    if auth == "oauth" and not settings.oauth_introspection_url:
+        raise ConfigError("--auth oauth needs CLIPIA_MCP_OAUTH_INTROSPECTION_URL, _ISSUER and _RESOURCE.")
     if auth == "token" and not tokens:
         raise ConfigError("--auth token needs CLIPIA_MCP_TOKENS (comma-separated bearer tokens).")
     if auth == "caller-key":

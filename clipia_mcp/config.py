@@ -129,6 +129,10 @@ class Settings:
     dedup_window: float = C.DEDUP_WINDOW
     sandbox_time_scale: float = 0.2
     confirm_above: int | None = C.CONFIRM_ABOVE_CREDITS  # None: never ask before a submit
+    oauth_introspection_url: str | None = None
+    oauth_issuer_url: str | None = None
+    oauth_resource_url: str | None = None
+    oauth_required_scopes: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:
@@ -163,6 +167,10 @@ class Settings:
             retry_base_delay=_float(env, "CLIPIA_MCP_RETRY_BASE", C.RETRY_BASE_DELAY, 0, 60),
             retry_after_cap=_float(env, "CLIPIA_MCP_RETRY_AFTER_CAP", C.RETRY_AFTER_CAP, 0, 3600),
             sandbox_time_scale=_float(env, "CLIPIA_SANDBOX_TIME_SCALE", 0.2, 0.0001, 10),
+            oauth_introspection_url=env.get("CLIPIA_MCP_OAUTH_INTROSPECTION_URL") or None,
+            oauth_issuer_url=env.get("CLIPIA_MCP_OAUTH_ISSUER") or None,
+            oauth_resource_url=env.get("CLIPIA_MCP_OAUTH_RESOURCE") or None,
+            oauth_required_scopes=tuple((env.get("CLIPIA_MCP_OAUTH_SCOPES") or "").split()),
         )
         confirm = (env.get("CLIPIA_MCP_CONFIRM_ABOVE") or "").strip().lower()
         if confirm in ("off", "none", "never"):

@@ -77,7 +77,7 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, host: str 
                 yield
 
     app.router.lifespan_context = lifespan
-    if auth != "none":
+    if auth not in ("none", "oauth"):  # oauth: the SDK's bearer middleware does it
         app.add_middleware(AuthMiddleware, mode=auth, tokens=list(tokens))
     return app
 

@@ -15,6 +15,7 @@ from mcp.types import INVALID_PARAMS, CallToolResult, InputRequiredResult, ListR
 
 from clipia_mcp import __version__, generate, resources, tools
 from clipia_mcp.config import Settings
+from clipia_mcp.errors import ConfigError
 from clipia_mcp.runtime import Runtime, open_runtime
 from clipia_mcp.tasks import TasksExtension, mcp_name_guard
 from clipia_mcp.webhooks import WebhookReceiver
@@ -94,6 +95,21 @@ def build_server(settings: Settings) -> ClipiaMCPServer:
     legacy = resources.LegacySubscriptions()
     holder = RuntimeHolder(settings, resources.Notifier(bus, legacy))
 
+    oauth: dict[str, Any] = {}
+    if settings.oauth_introspection_url:
+        from mcp.server.auth.settings import AuthSettings
+
+        from clipia_mcp.oauth import IntrospectionVerifier
+
+        if not (settings.oauth_issuer_url and settings.oauth_resource_url):
+            raise ConfigError("OAuth mode needs CLIPIA_MCP_OAUTH_ISSUER and CLIPIA_MCP_OAUTH_RESOURCE.")
+        oauth = {
+            "token_verifier": IntrospectionVerifier(settings.oauth_introspection_url),
+            "auth": AuthSettings(issuer_url=settings.oauth_issuer_url,  # type: ignore[arg-type]
+                                 resource_server_url=settings.oauth_resource_url,  # type: ignore[arg-type]
+                                 required_scopes=list(settings.oauth_required_scopes) or None,
+                                 validate_token_resource=False),
+        }
     mcp = ClipiaMCPServer(
         "clipia-mcp",
         title="Clipia generation queue",
@@ -105,6 +121,7 @@ def build_server(settings: Settings) -> ClipiaMCPServer:
         subscriptions=bus,
         extensions=[TasksExtension(lambda: holder.runtime)],
         middleware=[mcp_name_guard, resources.listen_guard],
+        **oauth,
     )
     mcp.runtime_holder = holder
     tools.register(mcp)

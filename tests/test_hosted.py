@@ -104,3 +104,50 @@ async def test_static_tokens_with_a_server_key(emu: EmulatorServer, live_key, tm
             assert structured(await beta.call_tool("list_requests", {}))["count"] == 0
     logs = "".join(sp.stderr)
     assert "tok-alpha-123456" not in logs and live_key.value not in logs
+
+
+async def test_oauth_resource_server_mode(emu: EmulatorServer, live_key, tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from urllib.parse import parse_qs
+
+    class Introspect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            token = form.get("token", [""])[0]
+            body = {"active": True, "sub": token.split("-")[1], "client_id": "agent", "scope": "generate read"} \
+                if token.startswith("good-") else {"active": False}
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    idp = HTTPServer(("127.0.0.1", 0), Introspect)
+    threading.Thread(target=idp.serve_forever, daemon=True).start()
+    env = server_env(emu, live_key, tmp_path,
+                     CLIPIA_MCP_OAUTH_INTROSPECTION_URL=f"http://127.0.0.1:{idp.server_port}/introspect",
+                     CLIPIA_MCP_OAUTH_ISSUER="https://auth.example.com",
+                     CLIPIA_MCP_OAUTH_RESOURCE="https://mcp.example.com/mcp")
+    try:
+        with http_server("streamable-http", env) as sp:
+            for headers in ({}, {"Authorization": "Bearer bad-token"}):
+                r = httpx.post(sp.url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+                               headers={**headers, "Accept": "application/json, text/event-stream"})
+                assert r.status_code == 401 and "resource_metadata=" in r.headers["www-authenticate"]
+            meta = httpx.get(f"{sp.base}/.well-known/oauth-protected-resource/mcp")
+            assert meta.status_code == 200 and meta.json()["resource"].startswith("https://mcp.example.com")
+            async with client_as(sp.url, "good-alice") as alice:
+                rid = structured(await alice.call_tool("submit_generation", {
+                    "model": "nano-banana-2", "input": {"prompt": "oauth"}}))["request_id"]
+                assert structured(await alice.call_tool("list_requests", {}))["count"] == 1
+            async with client_as(sp.url, "good-bob") as bob:
+                res = await bob.call_tool("get_status", {"request_id": rid})
+                assert res.is_error and res.structured_content["error"]["code"] == "not_found"
+                assert structured(await bob.call_tool("list_requests", {}))["count"] == 0
+    finally:
+        idp.shutdown()
