@@ -108,7 +108,7 @@ class CallerPool:
                 raise ConfigError("No authenticated principal for this request.")
             principal = token.subject or token.client_id
             return Caller(self.server_caller.client, fingerprint("oauth:" + principal), self.server_caller.sandbox,
-                          shared_key=True)
+                          shared_key=True, reka=self.server_caller.reka)
         request = ctx.request_context.request
         headers = getattr(request, "headers", None)
         credential = bearer({k.lower(): v for k, v in headers.items()}) if headers is not None else None
@@ -118,11 +118,12 @@ class CallerPool:
             if self.server_caller is None:
                 raise ConfigError("The server has no Clipia API key configured.")
             return Caller(self.server_caller.client, fingerprint("token:" + credential), self.server_caller.sandbox,
-                          shared_key=True)
+                          shared_key=True, reka=self.server_caller.reka)
         key = ApiKey(credential)
         owner = key.fingerprint
         client = self._clients.get(owner)
         if client is None:
             client = ClipiaClient(key, base_url=self.base_url, settings=self.settings)
             self._clients[owner] = client
-        return Caller(client, owner, key.is_test)
+        reka = self.server_caller.reka if self.server_caller is not None else None
+        return Caller(client, owner, key.is_test, reka=reka)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from clipia import AsyncClipia, ClipiaApiError
@@ -28,6 +28,17 @@ from clipia_mcp.models import (
 from clipia_mcp.retry import RetryPolicy
 
 T = TypeVar("T")
+
+
+class QueueClient(Protocol):
+    """The surface the service and tracker need from a queue provider (Clipia, Reka)."""
+
+    async def submit(self, model: str, input: dict[str, Any], *,  # noqa: A002
+                     webhook_url: str | None = None, idempotency_key: str | None = None) -> SubmitResponse: ...
+
+    async def status(self, request_id: str, *, retry: bool = True) -> StatusResponse: ...
+
+    async def result(self, request_id: str, *, retry: bool = True) -> ResultResponse: ...
 
 
 class ClipiaClient:

@@ -129,6 +129,8 @@ class Settings:
     dedup_window: float = C.DEDUP_WINDOW
     sandbox_time_scale: float = 0.2
     confirm_above: int | None = C.CONFIRM_ABOVE_CREDITS  # None: never ask before a submit
+    reka_api_key: str | None = field(default=None, repr=False)
+    reka_base_url: str = "https://vision-agent.api.reka.ai"
     oauth_introspection_url: str | None = None
     oauth_issuer_url: str | None = None
     oauth_resource_url: str | None = None
@@ -150,6 +152,7 @@ class Settings:
             journal = default_data_dir(env) / "journal.sqlite3"
         secret = env.get("CLIPIA_WEBHOOK_SECRET") or None
         register_secret(secret)
+        register_secret(env.get("REKA_API_KEY"))
         settings = cls(
             api_key=api_key,
             base_url=base_url,
@@ -167,6 +170,8 @@ class Settings:
             retry_base_delay=_float(env, "CLIPIA_MCP_RETRY_BASE", C.RETRY_BASE_DELAY, 0, 60),
             retry_after_cap=_float(env, "CLIPIA_MCP_RETRY_AFTER_CAP", C.RETRY_AFTER_CAP, 0, 3600),
             sandbox_time_scale=_float(env, "CLIPIA_SANDBOX_TIME_SCALE", 0.2, 0.0001, 10),
+            reka_api_key=env.get("REKA_API_KEY") or None,
+            reka_base_url=validate_base_url(env.get("REKA_BASE_URL") or "https://vision-agent.api.reka.ai"),
             oauth_introspection_url=env.get("CLIPIA_MCP_OAUTH_INTROSPECTION_URL") or None,
             oauth_issuer_url=env.get("CLIPIA_MCP_OAUTH_ISSUER") or None,
             oauth_resource_url=env.get("CLIPIA_MCP_OAUTH_RESOURCE") or None,

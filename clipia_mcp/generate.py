@@ -26,6 +26,7 @@ from clipia_mcp.errors import ClipiaMcpError
 from clipia_mcp.hosts import plan_wait
 from clipia_mcp.journal import RequestRecord
 from clipia_mcp.models import RequestView
+from clipia_mcp.reka import is_reka
 from clipia_mcp.results import error_result, structured, view
 from clipia_mcp.runtime import runtime_of
 from clipia_mcp.tools import ModelInput, ModelSlug, with_media
@@ -56,7 +57,7 @@ async def confirm_cost_resolver(model: str, input: dict[str, Any], ctx: Context,
     """Return a confirmation at once when none is needed; otherwise ask (or refuse without elicitation)."""
     rt = runtime_of(ctx)
     threshold = rt.settings.confirm_above
-    if confirm_cost or threshold is None:
+    if confirm_cost or threshold is None or is_reka(model):  # Reka jobs are not priced in credits
         return CostConfirmation(confirm=True)
     try:
         caller = rt.caller_for(ctx)

@@ -272,6 +272,12 @@ class RequestListView(BaseModel):
     requests: list[RequestSummary]
 
 
+class DeleteView(BaseModel):
+    request_id: str
+    deleted: bool
+    deleted_input_video: bool
+
+
 class ErrorView(BaseModel):
     code: str
     message: str

@@ -22,6 +22,7 @@ from clipia_mcp.client import ClipiaClient
 from clipia_mcp.config import ApiKey, Settings
 from clipia_mcp.errors import ConfigError
 from clipia_mcp.journal import Journal
+from clipia_mcp.reka import RekaClient
 from clipia_mcp.service import Caller, ClipiaService
 from clipia_mcp.tracker import PollBudget, Tracker
 
@@ -83,6 +84,19 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             api_key = ApiKey(key.value)
             base_url = sandbox_url = server.base_url
             sandbox_notice(base_url)
+        reka_key, reka_url = settings.reka_api_key, settings.reka_base_url
+        if settings.sandbox and reka_key is None:
+            from clipia_mcp.emulator.reka import RekaServer
+
+            reka_server = RekaServer()
+            reka_server.emulator.config.time_scale = settings.sandbox_time_scale * 0.05
+            reka_server.start_in_thread()
+            stack.callback(reka_server.stop_thread)
+            reka_key, reka_url = reka_server.new_key(), reka_server.base_url
+        reka = None
+        if reka_key is not None:
+            reka = RekaClient(reka_key, base_url=reka_url, settings=settings)
+            stack.push_async_callback(reka.aclose)
         journal = Journal(settings.journal_path)
         stack.callback(journal.close)
         tracker = Tracker(
@@ -97,7 +111,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         if api_key is not None:
             client = ClipiaClient(api_key, base_url=base_url, settings=settings)
             stack.push_async_callback(client.aclose)
-            caller = Caller(client=client, owner=api_key.fingerprint, sandbox=settings.sandbox or api_key.is_test)
+            caller = Caller(client=client, owner=api_key.fingerprint, sandbox=settings.sandbox or api_key.is_test,
+                            reka=reka)
         media_http = httpx.AsyncClient(timeout=5.0, follow_redirects=True)
         stack.push_async_callback(media_http.aclose)
         tg = await stack.enter_async_context(anyio.create_task_group())

@@ -17,11 +17,12 @@ from typing import Any
 import anyio
 
 from clipia_mcp import constants as C
-from clipia_mcp.client import ClipiaClient
+from clipia_mcp.client import ClipiaClient, QueueClient
 from clipia_mcp.config import Settings
 from clipia_mcp.errors import ClipiaMcpError, InvalidInputError, NotFoundError, NotTrackedError
 from clipia_mcp.journal import Intent, Journal, RequestRecord
 from clipia_mcp.models import InputWarning, SubmitResponse
+from clipia_mcp.reka import REKA_CATALOGUE_ENTRY, RekaClient, check_input, is_reka
 from clipia_mcp.tracker import Tracked, Tracker, UpdateCallback
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,16 @@ class Caller:
     #: True when several tenants share one Clipia key: then only ids this tenant submitted are visible,
     #: because the API itself would show any of the key's requests to every tenant.
     shared_key: bool = False
+    #: Reka Vision clip generation, when REKA_API_KEY (or the sandbox) provides it.
+    reka: RekaClient | None = None
+
+    def client_for(self, model: str | None) -> QueueClient:
+        """The provider serving ``model`` (Clipia unless it is a ``reka/…`` model)."""
+        if is_reka(model):
+            if self.reka is None:
+                raise InvalidInputError("reka/clips needs REKA_API_KEY (Reka Vision clip generation is not set up).")
+            return self.reka
+        return self.client
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,10 @@ class ClipiaService:
 
     async def _submit_locked(self, caller: Caller, model: str, data: dict[str, Any], hook: str | None,
                              digest: str, idempotency_key: str | None) -> Submitted:
+        if is_reka(model):
+            check_input(data)
+            caller.client_for(model)  # fail fast when Reka is not configured
+            hook = None  # Reka has no webhooks
         now = time.time()
         intent: Intent | None = None
         if idempotency_key is not None:
@@ -98,15 +113,15 @@ class ClipiaService:
         if intent is not None and intent.request_id is not None:
             record = await self.journal.get(caller.owner, intent.request_id)
             if record is not None:
-                self.tracker.track(caller.client, record)
+                self.tracker.track(caller.client_for(record.model), record)
                 return Submitted(record, [], True, intent.idempotency_key)
         if intent is None:
             intent = Intent(owner=caller.owner, idempotency_key=idempotency_key or str(uuid.uuid4()),
                             model=model, input=data, input_hash=digest, webhook_url=hook, created_at=now)
             await self.journal.add_intent(intent)  # durable before the paid call
         try:
-            response = await caller.client.submit(model, data, webhook_url=hook,
-                                                  idempotency_key=intent.idempotency_key)
+            response = await caller.client_for(model).submit(model, data, webhook_url=hook,
+                                                             idempotency_key=intent.idempotency_key)
         except ClipiaMcpError as exc:
             if not exc.transient:
                 # Definitely not created (4xx): forget the intent so the key is reusable.
@@ -114,7 +129,7 @@ class ClipiaService:
             raise
         record = self._record_from_submit(caller, model, data, intent.idempotency_key, response)
         await self.journal.record_submit(intent, record)
-        self.tracker.track(caller.client, record)
+        self.tracker.track(caller.client_for(model), record)
         return Submitted(record, response.warnings, False, intent.idempotency_key)
 
     @staticmethod
@@ -133,6 +148,8 @@ class ClipiaService:
         for intent in await self.journal.pending_intents(time.time() - IDEMPOTENCY_TTL):
             if intent.owner != caller.owner:
                 continue
+            if is_reka(intent.model):
+                continue  # Reka has no idempotency keys: replaying could create a second job
             try:
                 response = await caller.client.submit(intent.model, intent.input, webhook_url=intent.webhook_url,
                                                       idempotency_key=intent.idempotency_key)
@@ -145,8 +162,8 @@ class ClipiaService:
             await self.journal.record_submit(intent, record)
             recovered += 1
         for record in await self.journal.unfinished():
-            if record.owner == caller.owner:
-                self.tracker.track(caller.client, record)
+            if record.owner == caller.owner and (caller.reka is not None or not is_reka(record.model)):
+                self.tracker.track(caller.client_for(record.model), record)
         return recovered
 
     # ------------------------------------------------------------------ status and results
@@ -173,7 +190,7 @@ class ClipiaService:
                                    queue_position=status.queue_position, progress=status.progress,
                                    logs=status.logs, created_at=now, updated_at=now)
             await self.journal.upsert(record)
-        return self.tracker.track(caller.client, record)
+        return self.tracker.track(caller.client_for(record.model), record)
 
     async def status(self, caller: Caller, request_id: str) -> RequestRecord:
         """Fresh status: one shared upstream poll unless the request is terminal or was just polled."""
@@ -205,18 +222,33 @@ class ClipiaService:
         item = await self.tracked(caller, request_id)
         return await self.tracker.wait(item, timeout, on_update, heartbeat)
 
+    async def delete_clip(self, caller: Caller, request_id: str, delete_input_video: bool) -> None:
+        """Delete a finished Reka clip job this caller created (Reka only deletes completed or failed jobs)."""
+        record = await self.journal.get(caller.owner, request_id)
+        if record is None or not is_reka(record.model):
+            raise NotTrackedError(f"No Reka clip job {request_id} was created by this caller.", request_id=request_id)
+        reka = caller.client_for(record.model)
+        assert isinstance(reka, RekaClient)
+        await reka.delete(request_id, delete_input_video=delete_input_video)
+
     async def list_requests(self, caller: Caller, status: str | None, limit: int) -> list[RequestRecord]:
         return await self.journal.list_recent(caller.owner, status=status, limit=limit)
 
     # ------------------------------------------------------------------ catalogue and account
 
     async def list_models(self, caller: Caller) -> list[dict[str, Any]]:
-        return await caller.client.list_models()
+        models = await caller.client.list_models()
+        return [*models, REKA_CATALOGUE_ENTRY] if caller.reka is not None else models
 
     async def get_model(self, caller: Caller, slug: str) -> dict[str, Any]:
+        if is_reka(slug):
+            caller.client_for(slug)
+            return REKA_CATALOGUE_ENTRY
         return await caller.client.get_model(slug)
 
     async def estimate(self, caller: Caller, slug: str, data: dict[str, Any]) -> tuple[int, list[InputWarning]]:
+        if is_reka(slug):
+            raise InvalidInputError("Reka clip jobs are not priced in Clipia credits (Reka meters them itself).")
         res = await caller.client.estimate(slug, data)
         return res.credits, res.warnings
 

@@ -21,6 +21,7 @@ from clipia_mcp.hosts import plan_wait
 from clipia_mcp.journal import RequestRecord
 from clipia_mcp.models import (
     BalanceView,
+    DeleteView,
     EstimateView,
     ModelDetail,
     ModelList,
@@ -279,6 +280,25 @@ def _register(mcp: MCPServer[Any]) -> None:
             account_id, credits, requests, spent = await rt.service.balance(caller)
             return structured(BalanceView(account_id=account_id, credits=credits, usage_30d_requests=requests,
                                           usage_30d_credits_spent=spent, sandbox=caller.sandbox))
+
+        return await run_tool(ctx, body)
+
+    @mcp.tool(title="Delete a Reka clip job",
+              annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
+                                          open_world_hint=True))
+    async def delete_clip(
+        request_id: RequestId,
+        ctx: Context,
+        delete_input_video: Annotated[bool, Field(description="Also remove the indexed source video.")] = False,
+    ) -> Annotated[CallToolResult, DeleteView]:
+        """Permanently delete a completed or failed Reka clip job (model reka/clips) and its outputs.
+
+        Only jobs created through this server by you can be deleted; running jobs cannot."""
+
+        async def body(rt: Runtime, caller: Caller) -> CallToolResult:
+            rid = check.request_id(request_id)
+            await rt.service.delete_clip(caller, rid, delete_input_video)
+            return structured(DeleteView(request_id=rid, deleted=True, deleted_input_video=delete_input_video))
 
         return await run_tool(ctx, body)
 

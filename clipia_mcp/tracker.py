@@ -21,7 +21,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from clipia_mcp import constants as C
-from clipia_mcp.client import ClipiaClient
+from clipia_mcp.client import QueueClient
 from clipia_mcp.errors import ClipiaMcpError, RateLimitError
 from clipia_mcp.journal import Journal, RequestRecord
 from clipia_mcp.models import TERMINAL_STATUSES
@@ -75,7 +75,7 @@ class Tracked:
     """Live state of one request, shared by all its waiters."""
 
     record: RequestRecord
-    client: ClipiaClient
+    client: QueueClient
     changed: anyio.Event = field(default_factory=anyio.Event)
     wake: anyio.Event = field(default_factory=anyio.Event)
     poll_lock: anyio.Lock = field(default_factory=anyio.Lock)
@@ -115,7 +115,7 @@ class Tracker:
     def __len__(self) -> int:
         return len(self._items)
 
-    def track(self, client: ClipiaClient, record: RequestRecord) -> Tracked:
+    def track(self, client: QueueClient, record: RequestRecord) -> Tracked:
         """Register a request (idempotent) and start its poll loop if it is still running."""
         key = (record.owner, record.request_id)
         item = self._items.get(key)

@@ -13,6 +13,7 @@ from clipia_mcp.errors import InvalidInputError
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 _IDEM = re.compile(r"^[A-Za-z0-9._:\-]{1,255}$")
+PROVIDER_MODELS = frozenset({"reka/clips"})  # models served by a second provider (see clipia_mcp.reka)
 STATUSES = ("IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELED")
 
 
@@ -29,6 +30,8 @@ def request_id(value: str) -> str:
 def model_slug(value: str) -> str:
     """Model slugs are lower-case letters, digits, '.', '_' and '-' (no slashes, no spaces)."""
     slug = value.strip()
+    if slug in PROVIDER_MODELS:
+        return slug
     if not _SLUG.match(slug):
         raise InvalidInputError(
             f"model must be a Clipia model slug such as 'nano-banana-2' (lower-case letters, digits, '.', '_', '-'), "

@@ -19,7 +19,7 @@ from clipia_mcp.emulator import EmulatorServer, Fault
 pytestmark = pytest.mark.anyio
 
 TOOLS = {"submit_generation", "get_status", "get_result", "wait_for_result", "list_models", "get_model",
-         "estimate_cost", "get_balance", "list_requests", "generate"}
+         "estimate_cost", "get_balance", "list_requests", "generate", "delete_clip"}
 
 
 def stdio(env: dict[str, str]) -> StdioServerParameters:
