@@ -24,13 +24,12 @@ from pydantic import BaseModel, Field
 from clipia_mcp import validation as check
 from clipia_mcp.errors import ClipiaMcpError
 from clipia_mcp.hosts import plan_wait
-from clipia_mcp.journal import RequestRecord
 from clipia_mcp.models import RequestView
 from clipia_mcp.reka import is_reka
-from clipia_mcp.results import error_result, structured, view
-from clipia_mcp.runtime import runtime_of
-from clipia_mcp.tools import ModelInput, ModelSlug, with_media
-from clipia_mcp.tracker import human_status, progress_fraction
+from clipia_mcp.results import structured, view
+from clipia_mcp.runtime import Runtime, runtime_of
+from clipia_mcp.service import Caller
+from clipia_mcp.tools import ModelInput, ModelSlug, progress_reporter, run_tool, with_media
 
 #: Set by the tasks extension: submit and return at once, the task carries the rest.
 TASK_MODE: contextvars.ContextVar[bool] = contextvars.ContextVar("clipia_task_mode", default=False)
@@ -101,9 +100,8 @@ def register(mcp: MCPServer[Any]) -> None:
         continue with wait_for_result. Clients with the MCP tasks extension get a task instead.
         Expensive generations (above the server's threshold or the balance) ask the user first.
         """
-        try:
-            rt = runtime_of(ctx)
-            caller = rt.caller_for(ctx)
+
+        async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             if not confirmation.confirm:
                 raise ClipiaMcpError("The user declined the cost; nothing was submitted.", code="cost_declined")
             opts = options or GenerateOptions()
@@ -115,17 +113,8 @@ def register(mcp: MCPServer[Any]) -> None:
             if TASK_MODE.get():
                 return structured(view(sub.record))
             plan = plan_wait(ctx, rt.settings, opts.wait_s)
-            last = [-1.0]
-
-            async def on_update(record: RequestRecord, heartbeat: bool) -> None:
-                value = progress_fraction(record)
-                if value <= last[0]:
-                    value = 100.0 if record.terminal else min(99.99, last[0] + 0.01)
-                if value > last[0]:
-                    last[0] = value
-                    await ctx.report_progress(value, 100.0, human_status(record))
-
-            record = await rt.service.wait(caller, sub.record.request_id, plan.budget, on_update, plan.heartbeat)
+            record = await rt.service.wait(caller, sub.record.request_id, plan.budget, progress_reporter(ctx),
+                                           plan.heartbeat)
             return await with_media(rt, record, opts.include_preview)
-        except ClipiaMcpError as exc:
-            return error_result(exc)
+
+        return await run_tool(ctx, body)

@@ -34,7 +34,7 @@ from clipia_mcp.models import (
 from clipia_mcp.results import error_result, iso_time, media_links, preview, resource_uri, structured, view
 from clipia_mcp.runtime import Runtime, runtime_of
 from clipia_mcp.service import Caller
-from clipia_mcp.tracker import human_status, progress_fraction
+from clipia_mcp.tracker import UpdateCallback, human_status, progress_fraction
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,22 @@ async def with_media(rt: Runtime, record: RequestRecord, include_preview: bool) 
     if include_preview and v.media:
         extra = [*await preview(rt.media_http, v.media), *extra]
     return structured(v, extra)
+
+
+def progress_reporter(ctx: Context) -> UpdateCallback:
+    """An ``on_update`` callback sending MCP progress that strictly increases (heartbeats add 0.01)."""
+    last = -1.0
+
+    async def on_update(record: RequestRecord, heartbeat: bool) -> None:
+        nonlocal last
+        value = progress_fraction(record)
+        if value <= last:
+            value = 100.0 if record.terminal else min(99.99, last + 0.01)
+        if value > last:
+            last = value
+            await ctx.report_progress(value, 100.0, f"{human_status(record)} ({record.request_id[:8]})")
+
+    return on_update
 
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True, destructive_hint=False)
@@ -180,19 +196,7 @@ def _register(mcp: MCPServer[Any]) -> None:
             s = rt.settings
             requested = None if timeout_s is None else check.wait_timeout(timeout_s, s.wait_default, s.wait_max)
             plan = plan_wait(ctx, s, requested)
-            timeout = plan.budget
-            last = [-1.0]
-
-            async def on_update(record: RequestRecord, heartbeat: bool) -> None:
-                value = progress_fraction(record)
-                if value <= last[0]:
-                    value = min(99.99, last[0] + 0.01) if not record.terminal else 100.0
-                if value <= last[0]:
-                    return
-                last[0] = value
-                await ctx.report_progress(value, 100.0, f"{human_status(record)} ({rid[:8]})")
-
-            record = await rt.service.wait(caller, rid, timeout, on_update, plan.heartbeat)
+            record = await rt.service.wait(caller, rid, plan.budget, progress_reporter(ctx), plan.heartbeat)
             return await with_media(rt, record, include_preview)
 
         return await run_tool(ctx, body)
