@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import weakref
 from typing import Any
 
 from mcp.server import MCPServer
@@ -36,26 +35,33 @@ class LegacySubscriptions:
     """``resources/subscribe`` for handshake-era sessions: uri → sessions."""
 
     def __init__(self) -> None:
-        self._subs: dict[str, weakref.WeakSet[ServerSession]] = {}
+        # Strong references: the session object handed to a request handler is not kept alive by the SDK
+        # between requests. A session whose send fails (connection gone) is dropped.
+        self._subs: dict[str, list[ServerSession]] = {}
 
     async def subscribe(self, ctx: ServerRequestContext[Any], params: SubscribeRequestParams) -> EmptyResult:
         # Someone else's request answers exactly like an unknown one: accepted, and silent.
         if await owns(ctx, str(params.uri)):
-            self._subs.setdefault(str(params.uri), weakref.WeakSet()).add(ctx.session)
+            subs = self._subs.setdefault(str(params.uri), [])
+            if ctx.session not in subs:
+                subs.append(ctx.session)
         return EmptyResult()
 
     async def unsubscribe(self, ctx: ServerRequestContext[Any], params: UnsubscribeRequestParams) -> EmptyResult:
         subs = self._subs.get(str(params.uri))
-        if subs is not None:
-            subs.discard(ctx.session)
+        if subs is not None and ctx.session in subs:
+            subs.remove(ctx.session)
         return EmptyResult()
+
+    def forget(self, uri: str) -> None:
+        self._subs.pop(uri, None)
 
     async def notify(self, uri: str) -> None:
         for session in list(self._subs.get(uri, ())):
             try:
                 await session.send_resource_updated(uri)
             except Exception:  # noqa: BLE001 - a closed session just drops out
-                self._subs[uri].discard(session)
+                self._subs[uri].remove(session)
 
 
 async def owns(ctx: ServerRequestContext[Any], uri: str) -> bool:
@@ -95,6 +101,8 @@ class Notifier:
         uri = resource_uri(record.request_id)
         await self.bus.publish(ResourceUpdated(uri=uri))
         await self.legacy.notify(uri)
+        if record.terminal:
+            self.legacy.forget(uri)  # a finished request never changes again
 
     async def list_changed(self) -> None:
         await self.bus.publish(ResourcesListChanged())
