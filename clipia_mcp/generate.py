@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from clipia_mcp import validation as check
@@ -29,7 +29,7 @@ from clipia_mcp.reka import is_reka
 from clipia_mcp.results import structured, view
 from clipia_mcp.runtime import Runtime, runtime_of
 from clipia_mcp.service import Caller
-from clipia_mcp.tools import ModelInput, ModelSlug, progress_reporter, run_tool, with_media
+from clipia_mcp.tools import SUBMIT, ModelInput, ModelSlug, progress_reporter, run_tool, with_media
 
 #: Set by the tasks extension: submit and return at once, the task carries the rest.
 TASK_MODE: contextvars.ContextVar[bool] = contextvars.ContextVar("clipia_task_mode", default=False)
@@ -80,11 +80,7 @@ async def confirm_cost_resolver(model: str, input: dict[str, Any], ctx: Context,
 
 
 def register(mcp: MCPServer[Any]) -> None:
-    @mcp.tool(
-        title="Generate (submit and wait)",
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
-                                    open_world_hint=True),
-    )
+    @mcp.tool(title="Generate (submit and wait)", annotations=SUBMIT)
     async def generate(
         model: ModelSlug,
         input: ModelInput,  # noqa: A002

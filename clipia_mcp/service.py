@@ -261,8 +261,3 @@ class ClipiaService:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise InvalidInputError(message)

@@ -88,12 +88,8 @@ def progress_reporter(ctx: Context) -> UpdateCallback:
     return on_update
 
 
+SUBMIT = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True, destructive_hint=False)
-
-
-def register(mcp: MCPServer[Any]) -> None:
-    """Add every tool to ``mcp``."""
-    _register(mcp)
 
 
 def tidy_descriptions(mcp: MCPServer[Any]) -> None:
@@ -102,13 +98,10 @@ def tidy_descriptions(mcp: MCPServer[Any]) -> None:
         tool.description = inspect.cleandoc(tool.description or "")
 
 
-def _register(mcp: MCPServer[Any]) -> None:
+def register(mcp: MCPServer[Any]) -> None:
+    """Add every tool to ``mcp``."""
 
-    @mcp.tool(
-        title="Submit a generation",
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
-                                    open_world_hint=True),
-    )
+    @mcp.tool(title="Submit a generation", annotations=SUBMIT)
     async def submit_generation(
         model: ModelSlug,
         input: ModelInput,  # noqa: A002 - the API's own name
@@ -194,8 +187,7 @@ def _register(mcp: MCPServer[Any]) -> None:
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             rid = check.request_id(request_id)
             s = rt.settings
-            requested = None if timeout_s is None else check.wait_timeout(timeout_s, s.wait_default, s.wait_max)
-            plan = plan_wait(ctx, s, requested)
+            plan = plan_wait(ctx, s, check.wait_timeout(timeout_s, s.wait_max))
             record = await rt.service.wait(caller, rid, plan.budget, progress_reporter(ctx), plan.heartbeat)
             return await with_media(rt, record, include_preview)
 

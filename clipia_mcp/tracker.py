@@ -112,9 +112,6 @@ class Tracker:
         """Every tracked copy of ``request_id`` (one per owner that knows it)."""
         return [item for (_, rid), item in self._items.items() if rid == request_id]
 
-    def __len__(self) -> int:
-        return len(self._items)
-
     def track(self, client: QueueClient, record: RequestRecord) -> Tracked:
         """Register a request (idempotent) and start its poll loop if it is still running."""
         key = (record.owner, record.request_id)

@@ -96,9 +96,10 @@ def status_filter(value: str | None) -> str | None:
     return upper
 
 
-def wait_timeout(value: float | None, default: float, maximum: float) -> float:
+def wait_timeout(value: float | None, maximum: float) -> float | None:
+    """A requested wait, capped at ``maximum``; None (no request) stays None."""
     if value is None:
-        return default
+        return None
     if value != value or value < 0:  # NaN or negative
         raise InvalidInputError("timeout_s must be a non-negative number of seconds.")
     return min(float(value), maximum)

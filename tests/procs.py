@@ -49,7 +49,7 @@ def http_server(transport: str, env: dict[str, str], *extra: str) -> Iterator[Se
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("server did not start:\n" + "".join(sp.stderr))
             found.wait(0.05)
-        _wait_ready(sp)
+        wait_healthy(sp.base, sp.stderr)
         yield sp
     finally:
         proc.terminate()
@@ -60,15 +60,16 @@ def http_server(transport: str, env: dict[str, str], *extra: str) -> Iterator[Se
             proc.wait(5)
 
 
-def _wait_ready(sp: ServerProcess) -> None:
+def wait_healthy(base: str, log: list[str] | None = None, timeout: float = 30) -> None:
+    """Block until ``{base}/healthz`` answers 200 (bounded)."""
     import httpx
 
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{sp.base}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
-    raise RuntimeError("server never became healthy:\n" + "".join(sp.stderr))
+    raise RuntimeError("server never became healthy:\n" + "".join(log or []))

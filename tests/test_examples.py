@@ -12,6 +12,7 @@ import pytest
 from conftest import server_command, server_env, structured
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from procs import wait_healthy
 
 from clipia_mcp.emulator import EmulatorServer
 
@@ -77,16 +78,7 @@ async def test_hosted_app_with_two_workers(emu: EmulatorServer, live_key, tmp_pa
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/mcp"
     try:
-        import httpx
-
-        with anyio.fail_after(30):
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await anyio.sleep(0.1)
+        wait_healthy(f"http://127.0.0.1:{port}")
         async with Client(url) as client:
             rid = structured(await client.call_tool(
                 "submit_generation", {"model": "nano-banana-2", "input": {"prompt": "hosted"}}))["request_id"]
