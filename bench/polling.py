@@ -31,11 +31,12 @@ import anyio
 import httpx
 from clipia import AsyncClipia
 
-from clipia_mcp.client import ClipiaClient
-from clipia_mcp.config import ApiKey, Settings
-from clipia_mcp.journal import Journal
-from clipia_mcp.service import Caller, ClipiaService
-from clipia_mcp.tracker import PollBudget, Tracker
+from clipia_mcp.core.settings import ApiKey, Settings
+from clipia_mcp.engine.caller import Caller
+from clipia_mcp.engine.service import QueueService
+from clipia_mcp.engine.tracker import Tracker
+from clipia_mcp.providers.clipia.client import ClipiaClient
+from clipia_mcp.store.sqlite import SqliteStore
 
 SCALE = 0.05  # 1 real second = 0.05 s here
 ACCOUNT_RPM = 120  # the documented default per-key limit
@@ -122,13 +123,13 @@ async def run_ours(emu: Emu, n: int, webhook: bool) -> dict[str, Any]:
         poll_budget_rpm=int(ACCOUNT_RPM / 2 / SCALE), retry_base_delay=0.5 * SCALE, retry_after_cap=30 * SCALE,
         http_timeout=30,
     )
-    journal = Journal(None)
+    journal = SqliteStore(None)
     tracker = Tracker(journal, min_interval=settings.poll_min_interval, max_interval=settings.poll_max_interval,
-                      budget=PollBudget(settings.poll_budget_rpm, burst=10))
+                      budget_rpm=settings.poll_budget_rpm)
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     api = ClipiaClient(ApiKey(key), base_url=emu.base, settings=settings,
                        transport=httpx.AsyncHTTPTransport(limits=limits))
-    caller = Caller(api, "bench")
+    caller = Caller(clipia=api, owner="bench")
     receiver_url = None
     receiver_server = None
     if webhook:
@@ -136,20 +137,27 @@ async def run_ours(emu: Emu, n: int, webhook: bool) -> dict[str, Any]:
         from starlette.applications import Starlette
         from starlette.routing import Route
 
-        from clipia_mcp.webhooks import WebhookReceiver
+        from clipia_mcp.transports.webhooks import WebhookReceiver
 
-        receiver = WebhookReceiver(secret, tracker)
+        receiver: WebhookReceiver | None = None  # set once the service exists
         port = free_port()
         receiver_url = f"http://127.0.0.1:{port}/webhooks/clipia"
-        app = Starlette(routes=[Route("/webhooks/clipia", receiver.handle, methods=["POST"])])
+
+        async def deliver(request: Any) -> Any:
+            assert receiver is not None
+            return await receiver.handle(request)
+
+        app = Starlette(routes=[Route("/webhooks/clipia", deliver, methods=["POST"])])
         receiver_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         # Webhooks make polling a fallback: poll rarely.
         tracker.min_interval, tracker.max_interval = 10.0 * SCALE, 30.0 * SCALE
-    service = ClipiaService(replace(settings, dedup_window=0), journal, tracker, webhook_url=receiver_url)
+    service = QueueService(replace(settings, dedup_window=0), journal, tracker, webhook_url=receiver_url)
+    if webhook:
+        receiver = WebhookReceiver(secret, service)
     latencies: list[float] = []
     errors = 0
     async with anyio.create_task_group() as tg:
-        tracker.bind(tg)
+        service.bind(tg)
         if receiver_server is not None:
             tg.start_soon(receiver_server.serve)
             while not receiver_server.started:
@@ -163,7 +171,8 @@ async def run_ours(emu: Emu, n: int, webhook: bool) -> dict[str, Any]:
                 print("WATCHDOG records", len(records), "errors", errors,
                       Counter(i.record.status for i in tracker._items.values()),  # noqa: SLF001
                       "polling", sum(i.polling for i in tracker._items.values()),  # noqa: SLF001
-                      "budget", tracker.budget.granted, file=sys.stderr, flush=True)
+                      "budget", sum(b.granted for b in tracker._budgets.values()),  # noqa: SLF001
+                      file=sys.stderr, flush=True)
             tg.start_soon(watchdog)
         debug("submitting")
         before = await emu.calls()

@@ -10,11 +10,11 @@ from typing import TextIO
 import anyio
 
 from clipia_mcp import __version__
-from clipia_mcp.client import ClipiaClient
-from clipia_mcp.config import Settings
-from clipia_mcp.errors import ClipiaMcpError
-from clipia_mcp.journal import Journal
-from clipia_mcp.redaction import mask
+from clipia_mcp.core.errors import ClipiaMcpError
+from clipia_mcp.core.redaction import mask
+from clipia_mcp.core.settings import Settings
+from clipia_mcp.engine.runtime import open_store
+from clipia_mcp.providers.clipia.client import ClipiaClient
 
 
 @dataclass
@@ -29,8 +29,9 @@ async def run_checks(settings: Settings) -> list[Check]:
     checks: list[Check] = [Check("version", True, f"clipia-mcp {__version__}, Python {sys.version.split()[0]}")]
     key = settings.api_key
     if key is None:
-        checks.append(Check("api key", False, "CLIPIA_API_KEY is not set: the server would run on the embedded "
-                                              "sandbox. Set it to a clipia_live_… or clipia_test_… key."))
+        checks.append(Check("api key", True, "not set: the server runs on the embedded offline sandbox (nothing "
+                                             "billed). Set CLIPIA_API_KEY to a clipia_live_… or clipia_test_… key "
+                                             "to use Clipia."))
     else:
         kind = "test (Clipia sandbox, never billed)" if key.is_test else "live (billed)"
         checks.append(Check("api key", True, f"{mask(key.reveal())} — {kind}"))
@@ -48,15 +49,14 @@ async def run_checks(settings: Settings) -> list[Check]:
             except ClipiaMcpError as exc:
                 checks.append(Check("api reach", False, f"{exc.code}: {exc.message}"))
     try:
-        journal = Journal(settings.journal_path)
+        store = open_store(settings)
         try:
-            pending = await journal.unfinished()
-            where = str(settings.journal_path) if settings.journal_path else "in memory (not persisted)"
-            checks.append(Check("journal", True, f"{where}; {len(pending)} unfinished request(s)"))
+            pending = await store.unfinished()
+            checks.append(Check("journal", True, f"{store.describe()}; {len(pending)} unfinished request(s)"))
         finally:
-            journal.close()
-    except Exception as exc:  # noqa: BLE001 - any failure to open the journal is the finding
-        checks.append(Check("journal", False, f"cannot open {settings.journal_path}: {type(exc).__name__}: {exc}"))
+            await store.aclose()
+    except ClipiaMcpError as exc:
+        checks.append(Check("journal", False, exc.message))
     return checks
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from clipia_mcp.emulator import Emulator, EmulatorConfig, EmulatorServer
-from clipia_mcp.emulator.state import Key
+from clipia_mcp.sandbox import Emulator, EmulatorConfig, EmulatorServer
+from clipia_mcp.sandbox.state import Key
 
 # "60 s" of scripted render takes 0.3 s here.
 TIME_SCALE = 0.005
@@ -84,3 +84,13 @@ def structured(result: Any) -> dict[str, Any]:
     assert result.structured_content is not None, result
     data: dict[str, Any] = result.structured_content
     return data
+
+
+def error_of(result: Any) -> dict[str, Any]:
+    """The error object of an ``isError`` tool result (``_meta["io.clipia/error"]``; no structuredContent)."""
+    assert result.is_error is True, result
+    assert result.structured_content is None, result
+    meta = result.meta or {}
+    err: dict[str, Any] = meta["io.clipia/error"]
+    assert result.content[0].text.startswith(f"Error {err['code']}: "), result.content[0].text
+    return err

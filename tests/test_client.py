@@ -11,10 +11,7 @@ import httpx
 import pytest
 from conftest import balance_of
 
-from clipia_mcp.client import ClipiaClient
-from clipia_mcp.config import ApiKey, Settings, validate_base_url
-from clipia_mcp.emulator import EmulatorServer, Fault
-from clipia_mcp.errors import (
+from clipia_mcp.core.errors import (
     AuthenticationError,
     BillingError,
     ClipiaMcpError,
@@ -27,8 +24,11 @@ from clipia_mcp.errors import (
     ScopeError,
     ServerError,
 )
-from clipia_mcp.redaction import RedactingFilter
-from clipia_mcp.retry import RetryPolicy
+from clipia_mcp.core.redaction import RedactingFilter
+from clipia_mcp.core.retry import RetryPolicy
+from clipia_mcp.core.settings import ApiKey, Settings, validate_base_url
+from clipia_mcp.providers.clipia.client import ClipiaClient
+from clipia_mcp.sandbox import EmulatorServer, Fault
 
 pytestmark = pytest.mark.anyio
 FAST = Settings(retry_base_delay=0.001, retry_max_delay=0.01, retry_after_cap=0.05, http_timeout=5)

@@ -12,8 +12,8 @@ import pytest
 from clipia import Clipia, ClipiaApiError, verify_signature
 from conftest import balance_of
 
-from clipia_mcp.emulator import EmulatorServer, Fault
-from clipia_mcp.emulator.media import parse_boxes
+from clipia_mcp.sandbox import EmulatorServer, Fault
+from clipia_mcp.sandbox.media import parse_boxes
 
 
 def sdk(emu: EmulatorServer, key: str, **kw: object) -> Clipia:

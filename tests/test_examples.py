@@ -14,7 +14,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from procs import wait_healthy
 
-from clipia_mcp.emulator import EmulatorServer
+from clipia_mcp.sandbox import EmulatorServer
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

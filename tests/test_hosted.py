@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from conftest import server_env, structured
+from conftest import error_of, server_env, structured
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from procs import http_server
 
-from clipia_mcp.emulator import EmulatorServer
+from clipia_mcp.sandbox import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 UNKNOWN = "764cabcf-b745-4b3e-ae38-1200304cf45b"
@@ -65,7 +65,7 @@ async def test_caller_keys_are_required_and_isolated(emu: EmulatorServer, tmp_pa
                 unknown = await cb.call_tool(tool, {"request_id": UNKNOWN, **args})
                 seen += [text_of(theirs), text_of(unknown)]
                 assert theirs.is_error and unknown.is_error
-                assert theirs.structured_content["error"]["code"] == unknown.structured_content["error"]["code"] \
+                assert error_of(theirs)["code"] == error_of(unknown)["code"] \
                     == "not_found"
                 assert theirs.content[0].text.replace(rid, "X") == unknown.content[0].text.replace(UNKNOWN, "X")
             from mcp.shared.exceptions import MCPError
@@ -100,7 +100,7 @@ async def test_static_tokens_with_a_server_key(emu: EmulatorServer, live_key, tm
         async with client_as(sp.url, "tok-beta-654321") as beta:
             # Same Clipia key underneath, but beta cannot reach alpha's request.
             res = await beta.call_tool("get_status", {"request_id": rid})
-            assert res.is_error and res.structured_content["error"]["code"] == "not_found"
+            assert res.is_error and error_of(res)["code"] == "not_found"
             assert structured(await beta.call_tool("list_requests", {}))["count"] == 0
     logs = "".join(sp.stderr)
     assert "tok-alpha-123456" not in logs and live_key.value not in logs
@@ -147,7 +147,7 @@ async def test_oauth_resource_server_mode(emu: EmulatorServer, live_key, tmp_pat
                 assert structured(await alice.call_tool("list_requests", {}))["count"] == 1
             async with client_as(sp.url, "good-bob") as bob:
                 res = await bob.call_tool("get_status", {"request_id": rid})
-                assert res.is_error and res.structured_content["error"]["code"] == "not_found"
+                assert res.is_error and error_of(res)["code"] == "not_found"
                 assert structured(await bob.call_tool("list_requests", {}))["count"] == 0
     finally:
         idp.shutdown()

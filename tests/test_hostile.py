@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from clipia_mcp.config import Settings
-from clipia_mcp.emulator import EmulatorServer
-from clipia_mcp.server import build_server
+from clipia_mcp.core.settings import Settings
+from clipia_mcp.mcp.server import build_server
+from clipia_mcp.sandbox import EmulatorServer
 
 TOOLS = ["submit_generation", "get_status", "get_result", "wait_for_result", "list_models", "get_model",
          "estimate_cost", "get_balance", "list_requests", "generate", "delete_clip"]

@@ -11,7 +11,7 @@ import pytest
 from conftest import server_command, server_env
 from procs import http_server
 
-from clipia_mcp.emulator import EmulatorServer
+from clipia_mcp.sandbox import EmulatorServer
 
 INSPECTOR_DIR = os.environ.get("CLIPIA_INSPECTOR_DIR", "")
 BIN = Path(INSPECTOR_DIR) / "node_modules" / ".bin" / "mcp-inspector"

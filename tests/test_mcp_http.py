@@ -12,7 +12,7 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from procs import http_server
 
-from clipia_mcp.emulator import EmulatorServer
+from clipia_mcp.sandbox import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 

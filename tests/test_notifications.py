@@ -13,7 +13,7 @@ from mcp.shared.subscriptions import ResourceUpdated
 from mcp_types import ResourceUpdatedNotification
 from test_mcp_stdio import stdio
 
-from clipia_mcp.emulator import EmulatorServer
+from clipia_mcp.sandbox import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 ARGS = {"model": "seedance-2-fast-t2v", "input": {"prompt": "watch me"}}

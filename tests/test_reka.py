@@ -8,14 +8,14 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from conftest import server_env, structured
+from conftest import error_of, server_env, structured
 from mcp import Client
 from test_mcp_stdio import stdio
 from test_tasks import TasksClient
 
-from clipia_mcp.emulator import EmulatorServer
-from clipia_mcp.emulator.media import parse_boxes
-from clipia_mcp.emulator.reka import RekaConfig, RekaEmulator, RekaServer
+from clipia_mcp.sandbox import EmulatorServer
+from clipia_mcp.sandbox.media import parse_boxes
+from clipia_mcp.sandbox.reka import RekaConfig, RekaEmulator, RekaServer
 
 pytestmark = pytest.mark.anyio
 SOURCE = {"video_urls": ["https://www.youtube.com/watch?v=dQw4w9WgXcQ"], "prompt": "best moments"}
@@ -64,7 +64,7 @@ async def test_reka_clips_through_the_same_tools(emu: EmulatorServer, live_key, 
         deleted = structured(await client.call_tool("delete_clip", {"request_id": rid}))
         assert deleted == {"request_id": rid, "deleted": True, "deleted_input_video": False}
         again = await client.call_tool("delete_clip", {"request_id": rid})
-        assert again.is_error and again.structured_content["error"]["code"] == "not_found"
+        assert again.is_error and error_of(again)["code"] == "not_found"
     assert rid not in reka.emulator.clips
 
 
@@ -75,7 +75,7 @@ async def test_reka_validation_failure_and_limits(emu: EmulatorServer, live_key,
     async with Client(stdio(env)) as client:
         bad = await client.call_tool("submit_generation", {"model": "reka/clips", "input": {
             **SOURCE, "rendering_config": {"aspect_ratio": "21:9"}}})
-        assert bad.is_error and bad.structured_content["error"]["code"] == "invalid_input"
+        assert bad.is_error and error_of(bad)["code"] == "invalid_input"
         assert "rendering_config.aspect_ratio" in bad.content[0].text
         no_src = await client.call_tool("submit_generation", {"model": "reka/clips", "input": {"prompt": "x"}})
         assert "video_urls" in no_src.content[0].text
@@ -87,7 +87,7 @@ async def test_reka_validation_failure_and_limits(emu: EmulatorServer, live_key,
         limited = await client.call_tool("submit_generation", {"model": "reka/clips", "input": {
             **SOURCE, "prompt": "one more"}})
         reka.emulator.config.daily_limit = 10
-        err = limited.structured_content["error"]
+        err = error_of(limited)
         assert err["code"] == "rate_limit_exceeded" and err["retry_after"] > 3600
     no_reka = server_env(emu, live_key, tmp_path / "plain")
     async with Client(stdio(no_reka)) as client:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import anyio
 import pytest
-from conftest import balance_of, server_env, structured
+from conftest import balance_of, error_of, server_env, structured
 from mcp import Client
 from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.shared.exceptions import MCPError
@@ -16,7 +16,7 @@ from procs import http_server
 from pydantic import ConfigDict, Field
 from test_mcp_stdio import stdio
 
-from clipia_mcp.emulator import EmulatorServer
+from clipia_mcp.sandbox import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 TASKS = "io.modelcontextprotocol/tasks"
@@ -171,7 +171,7 @@ async def test_cost_confirmation_elicits_refuses_or_is_skipped(emu: EmulatorServ
     assert len(asked) == 2
     async with Client(stdio(env), elicitation_callback=decline) as client:
         no = await client.call_tool("generate", args)
-        assert no.is_error and no.structured_content["error"]["code"] == "cost_declined"
+        assert no.is_error and error_of(no)["code"] == "cost_declined"
     async with Client(stdio(env)) as client:  # cannot elicit
         refused = await client.call_tool("generate", args)
         assert refused.is_error and "confirmation_required" in refused.content[0].text

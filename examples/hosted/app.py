@@ -5,22 +5,18 @@
 
 Each worker opens its own runtime (API client, tracker) and shares the SQLite journal file (WAL), so a
 request submitted through one worker can be listed, read and waited on through any other. Set
-CLIPIA_MCP_ALLOWED_HOSTS to the public hostname(s) the proxy forwards (DNS-rebinding protection).
+CLIPIA_MCP_ALLOWED_HOSTS / CLIPIA_MCP_ALLOWED_ORIGINS to the public hostname(s) and origin(s) the proxy
+forwards (DNS-rebinding protection). Auth is decided as by the CLI's ``--auth auto`` (CLIPIA_MCP_AUTH,
+CLIPIA_MCP_TOKENS, CLIPIA_MCP_OAUTH_*): the app is never silently open.
 """
 
 from __future__ import annotations
 
-import os
-
 from starlette.applications import Starlette
 
-from clipia_mcp.config import Settings
-from clipia_mcp.hosting import build_http_app
-from clipia_mcp.server import build_server
+from clipia_mcp.transports.http import create_app
 
 
 def create() -> Starlette:
-    settings = Settings.from_env()
-    hosts = [h.strip() for h in os.environ.get("CLIPIA_MCP_ALLOWED_HOSTS", "").split(",") if h.strip()]
-    origins = [f"https://{h}" for h in hosts]
-    return build_http_app(build_server(settings), "streamable-http", allowed_hosts=hosts, allowed_origins=origins)
+    """The Streamable HTTP app, configured from the environment exactly like ``clipia-mcp --transport ...``."""
+    return create_app("streamable-http")

@@ -1,0 +1,59 @@
+"""Every timeout, interval and limit in one place.
+
+Values are in seconds unless the name says otherwise. Runtime overrides live on
+:class:`clipia_mcp.core.settings.Settings`; these are the defaults it starts from.
+"""
+
+from __future__ import annotations
+
+DEFAULT_BASE_URL = "https://api.clipia.ai"
+LIVE_KEY_PREFIX = "clipia_live_"
+TEST_KEY_PREFIX = "clipia_test_"
+
+# HTTP client
+HTTP_TIMEOUT = 30.0
+HTTP_CONNECT_TIMEOUT = 10.0
+
+# Retry policy (API layer)
+RETRY_MAX_ATTEMPTS = 4  # first try + 3 retries
+RETRY_BASE_DELAY = 0.5
+RETRY_MAX_DELAY = 8.0
+RETRY_AFTER_CAP = 30.0  # never sleep longer than this on a server Retry-After
+TRANSIENT_HTTP_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# Polling (tracker)
+POLL_MIN_INTERVAL = 1.0
+POLL_MAX_INTERVAL = 10.0
+POLL_JITTER = 0.2  # +/- fraction applied to every interval
+POLL_BUDGET_RPM = 60  # share of the account's rate limit the poller may use
+POLL_MAX_CONSECUTIVE_ERRORS = 20
+TERMINAL_CACHE = 500  # finished requests kept in memory; older ones are re-read from the journal
+
+# Waiting inside a tool call (hosts commonly time a tool call out at 60 s)
+WAIT_DEFAULT = 25.0
+CALL_DEADLINE = 50.0  # one tool call, retries and waits included
+NO_PROGRESS_WAIT_CAP = 20.0  # without a progress token nothing keeps the host's timer alive
+#: Clients known to reset their tool timeout on progress notifications (lower-case name prefixes).
+LONG_WAIT_CLIENTS = ("claude-code", "mcp-inspector", "inspector-client")
+HEARTBEAT_INTERVAL = 10.0
+
+# Input bounds
+MAX_PROMPT_CHARS = 20_000
+MAX_INPUT_BYTES = 64 * 1024
+MAX_INPUT_DEPTH = 8
+MAX_MODEL_SLUG_CHARS = 128
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+MAX_LIST_LIMIT = 200
+
+# Results
+PREVIEW_MAX_BYTES = 256 * 1024
+PREVIEW_FETCH_TIMEOUT = 5.0
+
+# Cost confirmation: `generate` asks the user before spending more than this (or more than the balance)
+CONFIRM_ABOVE_CREDITS = 100
+
+# Tasks extension
+TASK_TTL_MS = 24 * 3600 * 1000
+
+# Submit dedup window when the agent passes no idempotency key
+DEDUP_WINDOW = 120.0

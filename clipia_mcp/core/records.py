@@ -1,0 +1,73 @@
+"""Domain records: a request as we know it, a submit intent, a task, and the terminal statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Statuses after which a request never changes again.
+TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELED"})
+STATUSES = ("IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELED")
+
+
+class GenerationError(BaseModel):
+    """Why a generation failed (``result.error`` or a webhook's ``error``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: str = "GENERATION_FAILED"
+    message: str = ""
+
+
+class RequestRecord(BaseModel):
+    """A request as the journal (and the tracker) knows it."""
+
+    request_id: str
+    owner: str
+    model: str | None = None
+    input: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    status: str
+    queue_position: int | None = None
+    progress: int | None = None
+    logs: list[Any] = Field(default_factory=list)
+    cost: int | None = None
+    output: dict[str, Any] | None = None
+    error: GenerationError | None = None
+    created_at: float
+    updated_at: float
+    completed_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        """The status will never change again."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def settled(self) -> bool:
+        """Terminal, and a COMPLETED request has its output (a test key or webhook may report it without)."""
+        return self.terminal and (self.status != "COMPLETED" or self.output is not None)
+
+
+class Intent(BaseModel):
+    """A submit written down before the paid call; ``request_id`` is None until the API answered."""
+
+    owner: str
+    idempotency_key: str
+    model: str
+    input: dict[str, Any]
+    input_hash: str
+    webhook_url: str | None = None
+    request_id: str | None = None
+    created_at: float
+
+
+class TaskRecord(BaseModel):
+    """An MCP task (tasks extension) bound to one Clipia request."""
+
+    task_id: str
+    owner: str
+    request_id: str
+    created_at: float
+    cancelled_at: float | None = None

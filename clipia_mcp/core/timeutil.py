@@ -1,0 +1,15 @@
+"""UTC timestamps as the API and MCP write them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def iso_seconds(ts: float | None) -> str | None:
+    """``2026-01-31T12:00:00Z`` (the API's format); ``None`` for no time."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else None
+
+
+def iso_millis(ts: float) -> str:
+    """``2026-01-31T12:00:00.000Z`` (MCP task timestamps)."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

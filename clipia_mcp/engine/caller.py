@@ -1,0 +1,40 @@
+"""Who is calling: the upstream clients that serve them, and the owner id that scopes their data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from clipia_mcp.core.errors import InvalidInputError
+from clipia_mcp.providers.base import QueueProvider
+from clipia_mcp.providers.clipia.client import ClipiaClient
+from clipia_mcp.providers.registry import EXTRA_PROVIDERS, spec_for
+
+
+@dataclass(frozen=True)
+class Caller:
+    """One caller: Clipia client, extra providers, and ``owner`` (a hash of their credential)."""
+
+    clipia: ClipiaClient
+    owner: str
+    #: Embedded sandbox or a ``clipia_test_`` key: nothing is charged.
+    sandbox: bool = False
+    #: True when several tenants share one Clipia key: then only ids this tenant submitted are visible,
+    #: because the API itself would show any of the key's requests to every tenant.
+    shared_key: bool = False
+    #: Extra providers configured for this caller, by provider name (see :mod:`clipia_mcp.providers.registry`).
+    providers: Mapping[str, QueueProvider] = field(default_factory=dict)
+
+    def provider_for(self, model: str | None) -> QueueProvider:
+        """The provider serving ``model`` (Clipia unless another provider claims the slug)."""
+        spec = spec_for(model)
+        if spec is None:
+            return self.clipia
+        provider = self.providers.get(spec.name)
+        if provider is None:
+            raise InvalidInputError(spec.setup_hint)
+        return provider
+
+    def catalogue_extras(self) -> list[dict[str, object]]:
+        """Catalogue entries of the extra providers this caller can use."""
+        return [dict(e) for spec in EXTRA_PROVIDERS if spec.name in self.providers for e in spec.catalogue]

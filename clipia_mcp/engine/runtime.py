@@ -1,0 +1,109 @@
+"""Assembling the engine for one process: store, providers, tracker, service, recovery.
+
+:func:`open_engine` is the only place that decides which store backend and which provider
+clients a process gets; everything above receives the finished :class:`Engine`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import anyio
+
+from clipia_mcp.core.errors import ConfigError
+from clipia_mcp.core.settings import ApiKey, Settings
+from clipia_mcp.engine.caller import Caller
+from clipia_mcp.engine.service import QueueService
+from clipia_mcp.engine.tracker import Tracker
+from clipia_mcp.providers.base import QueueProvider
+from clipia_mcp.providers.clipia.client import ClipiaClient
+from clipia_mcp.providers.registry import EXTRA_PROVIDERS
+from clipia_mcp.store.base import Store
+
+log = logging.getLogger(__name__)
+WEBHOOK_PATH = "/webhooks/clipia"
+
+
+@dataclass
+class Engine:
+    """The running engine of one process."""
+
+    settings: Settings
+    service: QueueService
+    #: The server's own caller (its key, or the sandbox's); None in caller-key mode without a key.
+    caller: Caller | None
+    #: Extra providers the server's settings configure, shared by every caller.
+    providers: dict[str, QueueProvider]
+    #: Base URL of the Clipia API this process talks to (the sandbox's when sandboxed).
+    clipia_url: str
+
+
+def open_store(settings: Settings) -> Store:
+    """The store ``settings`` ask for: PostgreSQL for a ``postgresql://`` URL, else SQLite."""
+    url = settings.store_url
+    if url and url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("PostgreSQL stores are not available in this build yet.")
+    from clipia_mcp.store.sqlite import SqliteStore
+
+    if url:
+        return SqliteStore(None if url == ":memory:" else Path(url).expanduser())
+    return SqliteStore(settings.journal_path)
+
+
+@contextlib.asynccontextmanager
+async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -> AsyncIterator[Engine]:
+    """Build the engine; on exit stop background work and close connections."""
+    async with contextlib.AsyncExitStack() as stack:
+        api_key, base_url = settings.api_key, settings.base_url
+        provider_keys = {spec.name: spec.credentials(settings) for spec in EXTRA_PROVIDERS}
+        if settings.sandbox:
+            from clipia_mcp.sandbox.factory import open_sandbox
+
+            sandbox = await stack.enter_async_context(open_sandbox(settings))
+            api_key, base_url = ApiKey(sandbox.clipia_key), sandbox.clipia_url
+            if sandbox.reka_key and sandbox.reka_url and provider_keys.get("reka") is None:
+                provider_keys["reka"] = (sandbox.reka_key, sandbox.reka_url)
+        providers: dict[str, QueueProvider] = {}
+        for spec in EXTRA_PROVIDERS:
+            creds = provider_keys.get(spec.name)
+            if creds is not None:
+                provider = spec.build(settings, *creds)
+                stack.push_async_callback(provider.aclose)
+                providers[spec.name] = provider
+        store = open_store(settings)
+        stack.push_async_callback(store.aclose)
+        tracker = Tracker(store, min_interval=settings.poll_min_interval, max_interval=settings.poll_max_interval,
+                          budget_rpm=settings.poll_budget_rpm)
+        webhook = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}" \
+            if settings.public_url and settings.webhook_secret else None
+        service = QueueService(settings, store, tracker, webhook_url=webhook)
+        caller = None
+        if api_key is not None:
+            client = ClipiaClient(api_key, base_url=base_url, settings=settings)
+            stack.push_async_callback(client.aclose)
+            caller = Caller(clipia=client, owner=api_key.fingerprint, sandbox=settings.sandbox or api_key.is_test,
+                            providers=providers)
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tg.cancel_scope.cancel)
+        service.bind(tg)
+        if caller is not None:
+            tg.start_soon(_recover, service, caller, recover_all_owners)
+        yield Engine(settings=settings, service=service, caller=caller, providers=providers, clipia_url=base_url)
+
+
+async def _recover(service: QueueService, caller: Caller, all_owners: bool) -> None:
+    try:
+        n = await service.recover(caller, all_owners=all_owners)
+        if n:
+            log.info("recovered %d submit(s) interrupted by a previous shutdown", n)
+    except Exception:  # noqa: BLE001 - recovery is best effort; the journal keeps the intents
+        log.exception("recovery of unfinished requests failed")
+
+
+def shared_caller(caller: Caller, owner: str) -> Caller:
+    """``caller``'s key paying for another tenant (token/OAuth modes): only that tenant's ids are visible."""
+    return replace(caller, owner=owner, shared_key=True)

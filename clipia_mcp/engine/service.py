@@ -1,0 +1,382 @@
+"""The one entry to the engine: what tools, tasks, resources and webhooks do, independent of MCP.
+
+Flow of a call: an MCP tool → :class:`QueueService` → store / tracker → a provider client.
+Nothing above the engine touches the store or the tracker directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from clipia_mcp.core import constants as C
+from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError, NotFoundError, NotTrackedError, SubmitPending
+from clipia_mcp.core.jsonutil import canonical_hash
+from clipia_mcp.core.records import Intent, RequestRecord, TaskRecord
+from clipia_mcp.core.settings import Settings
+from clipia_mcp.core.upstream import InputWarning, SubmitResponse
+from clipia_mcp.engine.caller import Caller
+from clipia_mcp.engine.tracker import ChangeListener, Tracked, Tracker, UpdateCallback
+from clipia_mcp.engine.webhook_events import record_from_delivery
+from clipia_mcp.providers.registry import spec_for
+from clipia_mcp.store.base import Store
+
+log = logging.getLogger(__name__)
+IDEMPOTENCY_TTL = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What a submit produced: the request, the API's input warnings, and whether it was a repeat."""
+
+    record: RequestRecord
+    warnings: list[InputWarning]
+    deduplicated: bool
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Balance:
+    """The account's balance and the key's 30-day usage (None where the API did not say)."""
+
+    account_id: str | None
+    credits: int | None
+    requests_30d: int | None
+    credits_spent_30d: int | None
+
+
+def input_hash(model: str, data: dict[str, Any], webhook_url: str | None) -> str:
+    """The identity of a submit for deduplication without a key."""
+    return canonical_hash([model, data, webhook_url])
+
+
+class QueueService:
+    """The operations behind the MCP tools, resources, tasks and the webhook receiver."""
+
+    def __init__(self, settings: Settings, store: Store, tracker: Tracker, webhook_url: str | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.tracker = tracker
+        self.webhook_url = webhook_url
+        self._submit_locks: dict[tuple[str, str], anyio.Lock] = {}
+        self._tg: TaskGroup | None = None
+
+    def bind(self, tg: TaskGroup) -> None:
+        """The task group background work (polls, submit resolution) lives in."""
+        self._tg = tg
+        self.tracker.bind(tg)
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener(record)`` after every stored change of a request."""
+        self.tracker.add_listener(listener)
+
+    # ------------------------------------------------------------------ submit
+
+    async def submit(self, caller: Caller, model: str, data: dict[str, Any], *,
+                     webhook_url: str | None = None, idempotency_key: str | None = None) -> Submitted:
+        """Submit once per logical request: same key (or same input within the window) → same request.
+
+        A submit whose outcome is unknown when the call's deadline passes raises :class:`SubmitPending`;
+        its intent stays, keeps deduplicating, and is resolved in the background.
+        """
+        provider = caller.provider_for(model)
+        provider.check_input(model, data)
+        hook = (webhook_url or self.webhook_url) if provider.capabilities.webhooks else None
+        if webhook_url and not provider.capabilities.webhooks:
+            raise InvalidInputError(f"{model} does not support webhooks; drop webhook_url.")
+        digest = input_hash(model, data, hook)
+        lock_key = (caller.owner, idempotency_key or digest)
+        lock = self._submit_locks.setdefault(lock_key, anyio.Lock())
+        try:
+            async with lock:
+                return await self._submit_locked(caller, model, data, hook, digest, idempotency_key)
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._submit_locks.pop(lock_key, None)
+
+    async def _find_intent(self, caller: Caller, model: str, digest: str, key: str | None) -> Intent | None:
+        now = time.time()
+        if key is not None:
+            intent = await self.store.get_intent(caller.owner, key)
+            if intent is not None and (intent.model != model or intent.input_hash != digest):
+                raise ClipiaMcpError(
+                    "This idempotency_key was already used with a different model or input. "
+                    "Use a new key for a new generation.", code="idempotency_key_reuse")
+            if intent is not None and intent.created_at < now - IDEMPOTENCY_TTL:
+                return None
+            return intent
+        if self.settings.dedup_window > 0:
+            intent = await self.store.recent_same_input(caller.owner, model, digest,
+                                                        now - self.settings.dedup_window)
+            if intent is not None:
+                return intent
+        # A submit whose outcome is still unknown deduplicates for as long as the API keeps its key.
+        for pending in await self.store.pending_intents(now - IDEMPOTENCY_TTL, caller.owner):
+            if pending.model == model and pending.input_hash == digest:
+                return pending
+        return None
+
+    async def _submit_locked(self, caller: Caller, model: str, data: dict[str, Any], hook: str | None,
+                             digest: str, idempotency_key: str | None) -> Submitted:
+        intent = await self._find_intent(caller, model, digest, idempotency_key)
+        if intent is not None and intent.request_id is not None:
+            record = await self.store.get(caller.owner, intent.request_id)
+            if record is not None:
+                self.tracker.track(caller.provider_for(record.model), record)
+                return Submitted(record, [], True, intent.idempotency_key)
+        if intent is None:
+            intent = await self.store.claim_intent(Intent(
+                owner=caller.owner, idempotency_key=idempotency_key or str(uuid.uuid4()), model=model, input=data,
+                input_hash=digest, webhook_url=hook, created_at=time.time()))  # durable before the paid call
+        return await self._send(caller, intent)
+
+    async def _send(self, caller: Caller, intent: Intent) -> Submitted:
+        provider = caller.provider_for(intent.model)
+        deadline = self.settings.call_deadline
+        outcome: SubmitResponse | None = None
+        try:
+            with anyio.move_on_after(deadline):
+                outcome = await provider.submit(intent.model, intent.input, webhook_url=intent.webhook_url,
+                                                idempotency_key=intent.idempotency_key)
+        except ClipiaMcpError as exc:
+            if not exc.transient:
+                # Definitely not created (4xx): forget the intent so the key is reusable.
+                await self.store.drop_intent(caller.owner, intent.idempotency_key)
+                raise
+            if not provider.capabilities.idempotency_keys:
+                await self.store.drop_intent(caller.owner, intent.idempotency_key)
+                raise
+            self._resolve_later(caller, intent)
+            raise SubmitPending(
+                f"The submit's outcome is not known yet ({exc.code}: {exc.message}). It is recorded under "
+                f"idempotency_key {intent.idempotency_key!r} and will be resolved without paying twice: call "
+                "submit_generation again with the same arguments (or list_requests) shortly.",
+                retry_after=exc.retry_after) from None
+        if outcome is None:
+            if provider.capabilities.idempotency_keys:
+                self._resolve_later(caller, intent)
+            raise SubmitPending(
+                f"The API did not answer the submit within {deadline:g} s. It is recorded under idempotency_key "
+                f"{intent.idempotency_key!r} and will be resolved without paying twice: call submit_generation "
+                "again with the same arguments (or list_requests) shortly.")
+        record = self._record_from_submit(caller, intent, outcome)
+        await self.store.record_submit(intent, record)
+        self.tracker.track(provider, record)
+        return Submitted(record, outcome.warnings, False, intent.idempotency_key)
+
+    def _resolve_later(self, caller: Caller, intent: Intent) -> None:
+        if self._tg is not None:
+            self._tg.start_soon(self._resolve, caller, intent)
+
+    async def _resolve(self, caller: Caller, intent: Intent) -> None:
+        """Replay a pending intent with its key until the API gives a definite answer."""
+        delay = self.settings.retry_base_delay or 0.5
+        for _ in range(12):
+            await anyio.sleep(delay)
+            current = await self.store.get_intent(intent.owner, intent.idempotency_key)
+            if current is None or current.request_id is not None:
+                return
+            if await self._replay(caller, current):
+                return
+            delay = min(delay * 2, 60.0)
+
+    async def _replay(self, caller: Caller, intent: Intent) -> bool:
+        """One replay of ``intent``; True once its outcome is known (created or definitely refused)."""
+        provider = caller.provider_for(intent.model)
+        try:
+            response = await provider.submit(intent.model, intent.input, webhook_url=intent.webhook_url,
+                                             idempotency_key=intent.idempotency_key)
+        except ClipiaMcpError as exc:
+            log.warning("could not resolve submit %s yet: %s", intent.idempotency_key[:8], exc.code)
+            if not exc.transient:
+                await self.store.drop_intent(intent.owner, intent.idempotency_key)
+                return True
+            return False
+        record = self._record_from_submit(caller, intent, response)
+        await self.store.record_submit(intent, record)
+        self.tracker.track(provider, record)
+        return True
+
+    @staticmethod
+    def _record_from_submit(caller: Caller, intent: Intent, response: SubmitResponse) -> RequestRecord:
+        now = time.time()
+        return RequestRecord(
+            request_id=response.request_id, owner=caller.owner, model=intent.model, input=intent.input,
+            idempotency_key=intent.idempotency_key, status=response.status, queue_position=response.queue_position,
+            cost=response.cost, created_at=now, updated_at=now,
+            completed_at=now if response.status in ("COMPLETED", "FAILED", "CANCELED") else None,
+        )
+
+    async def recover(self, caller: Caller, *, all_owners: bool = False) -> int:
+        """Finish what a previous process left: replay intents without a request id, resume unfinished requests.
+
+        ``all_owners``: the caller's key pays for every tenant (token/OAuth modes), so every tenant's
+        interrupted submits are replayed with it, each under its own owner.
+        """
+        recovered = 0
+        owner = None if all_owners else caller.owner
+        for intent in await self.store.pending_intents(time.time() - IDEMPOTENCY_TTL, owner):
+            if not caller.provider_for(intent.model).capabilities.idempotency_keys:
+                continue  # no idempotency keys: replaying could create a second job
+            tenant = caller if intent.owner == caller.owner else _as_owner(caller, intent.owner)
+            if await self._replay(tenant, intent):
+                recovered += 1
+        for record in await self.store.unfinished(owner):
+            spec = spec_for(record.model)
+            if spec is None or spec.name in caller.providers:
+                self.tracker.track(caller.provider_for(record.model), record)
+        return recovered
+
+    # ------------------------------------------------------------------ status and results
+
+    async def tracked(self, caller: Caller, request_id: str) -> Tracked:
+        """The tracker entry for a request, loading it from the store or the API ("seen") if needed."""
+        item = self.tracker.get(caller.owner, request_id)
+        if item is not None:
+            return item
+        record = await self.store.get(caller.owner, request_id)
+        if record is None and caller.shared_key:
+            raise NotTrackedError(
+                f"Request {request_id} was not found for this caller. Check the id, or call list_requests.",
+                request_id=request_id)
+        if record is None:
+            try:
+                status = await caller.clipia.status(request_id)
+            except NotFoundError:
+                raise NotTrackedError(
+                    f"Request {request_id} was not found for this API key. Check the id, or call list_requests.",
+                    request_id=request_id) from None
+            now = time.time()
+            record = RequestRecord(request_id=request_id, owner=caller.owner, status=status.status,
+                                   queue_position=status.queue_position, progress=status.progress,
+                                   logs=status.logs, created_at=now, updated_at=now)
+            await self.store.upsert(record)
+        return self.tracker.track(caller.provider_for(record.model), record)
+
+    async def status(self, caller: Caller, request_id: str) -> RequestRecord:
+        """Fresh status: one shared upstream poll unless the request is done or was just polled."""
+        item = await self.tracked(caller, request_id)
+        if item.record.terminal:
+            return item.record
+        if time.monotonic() - item.last_poll < self.tracker.min_interval:
+            return item.record
+        return await self._checked(item, self.tracker.poll_once(item))
+
+    async def result(self, caller: Caller, request_id: str) -> RequestRecord:
+        """The request with its output when done (one result fetch if it is done without output)."""
+        item = await self.tracked(caller, request_id)
+        if item.record.settled:
+            return item.record
+        if item.record.terminal:
+            return await self._checked(item, self.tracker.settle(item))
+        return await self._checked(item, self.tracker.poll_once(item))
+
+    @staticmethod
+    async def _checked(item: Tracked, call: Any) -> RequestRecord:
+        try:
+            record: RequestRecord = await call
+            return record
+        except ClipiaMcpError as exc:
+            if exc.request_id is None:
+                exc.request_id = item.record.request_id
+            raise
+
+    async def wait(self, caller: Caller, request_id: str, timeout: float,
+                   on_update: UpdateCallback | None = None, heartbeat: float = C.HEARTBEAT_INTERVAL) -> RequestRecord:
+        """Wait until the request is done or ``timeout`` passes, reporting each change to ``on_update``."""
+        # No poll of our own here: the request's shared loop polls (within the budget), and a
+        # webhook can end the wait at once; a private first look could queue behind the budget.
+        item = await self.tracked(caller, request_id)
+        return await self.tracker.wait(item, timeout, on_update, heartbeat)
+
+    def poll_interval(self, record: RequestRecord) -> float:
+        """Seconds until this request's next poll (tasks tell clients to come back then)."""
+        return self.tracker.interval(record)
+
+    async def owns(self, owner: str, request_id: str) -> bool:
+        """Whether ``owner`` knows this request (tracked or stored)."""
+        return self.tracker.get(owner, request_id) is not None or await self.store.get(owner, request_id) is not None
+
+    async def delete_job(self, caller: Caller, request_id: str, delete_input: bool) -> None:
+        """Delete a finished job this caller created, where its provider can delete."""
+        record = await self.store.get(caller.owner, request_id)
+        provider = caller.provider_for(record.model) if record is not None else None
+        if record is None or provider is None or not provider.capabilities.delete:
+            raise NotTrackedError(f"No deletable job {request_id} was created by this caller.", request_id=request_id)
+        await provider.delete(request_id, delete_input=delete_input)
+
+    async def list_requests(self, caller: Caller, status: str | None, limit: int) -> list[RequestRecord]:
+        """The caller's requests from the store, newest first."""
+        return await self.store.list_recent(caller.owner, status=status, limit=limit)
+
+    # ------------------------------------------------------------------ webhooks
+
+    async def apply_delivery(self, request_id: str, payload: dict[str, Any]) -> bool:
+        """A verified webhook: store the terminal state for every tracked copy; False if none is tracked.
+
+        Waiters wake at once; a delivery without output is completed by one result fetch.
+        """
+        items = self.tracker.find(request_id)
+        for item in items:
+            record = record_from_delivery(item.record, payload)
+            if record is not None:
+                await self.tracker.apply(item, record)
+        return bool(items)
+
+    # ------------------------------------------------------------------ tasks
+
+    async def create_task(self, caller: Caller, task_id: str, request_id: str) -> TaskRecord:
+        """A durable task for ``request_id`` (written before the client hears of it)."""
+        task = TaskRecord(task_id=task_id, owner=caller.owner, request_id=request_id, created_at=time.time())
+        await self.store.create_task(task)
+        return task
+
+    async def get_task(self, caller: Caller, task_id: str) -> TaskRecord | None:
+        """The caller's task; someone else's task is None, exactly like no task."""
+        task = await self.store.get_task(task_id)
+        return task if task is not None and task.owner == caller.owner else None
+
+    async def cancel_task(self, task: TaskRecord) -> None:
+        """Record a cancellation (the generation itself cannot be stopped)."""
+        await self.store.cancel_task(task.task_id, time.time())
+
+    # ------------------------------------------------------------------ catalogue and account
+
+    async def list_models(self, caller: Caller) -> list[dict[str, Any]]:
+        """Clipia's catalogue plus the entries of the extra providers this caller can use."""
+        return [*await caller.clipia.list_models(), *caller.catalogue_extras()]
+
+    async def get_model(self, caller: Caller, slug: str) -> dict[str, Any]:
+        """One model object (extra providers answer from their own catalogue)."""
+        spec = spec_for(slug)
+        if spec is not None:
+            caller.provider_for(slug)
+            return dict(spec.catalogue[0])
+        return await caller.clipia.get_model(slug)
+
+    async def estimate(self, caller: Caller, slug: str, data: dict[str, Any]) -> tuple[int, list[InputWarning]]:
+        """Exact credits for ``data`` on ``slug`` (nothing is queued)."""
+        if not caller.provider_for(slug).capabilities.credits:
+            raise InvalidInputError(f"{slug} jobs are not priced in Clipia credits (their provider meters them).")
+        res = await caller.clipia.estimate(slug, data)
+        return res.credits, res.warnings
+
+    async def balance(self, caller: Caller) -> Balance:
+        """The account's balance and the key's 30-day usage."""
+        acc = await caller.clipia.account()
+        return Balance(acc.account_id, _int(acc.balance.get("credits")), _int(acc.usage_30d.get("requests")),
+                       _int(acc.usage_30d.get("credits_spent")))
+
+
+def _as_owner(caller: Caller, owner: str) -> Caller:
+    return replace(caller, owner=owner)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

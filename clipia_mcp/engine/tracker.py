@@ -1,0 +1,306 @@
+"""One tracker per request id: a single upstream poll loop shared by every waiter.
+
+Any number of concurrent waits, resource reads and subscriptions on one request share one loop.
+The schedule adapts to the request's state (slow deep in the queue, fast near completion,
+jittered), a :class:`~clipia_mcp.engine.budget.PollBudget` per upstream key caps polls per minute,
+a 429 pauses only that key's pollers, and a verified webhook wakes a request's loop at once.
+
+A failing poll never poisons a request or the process: the loop records the error (waiters see
+it), stops, and the next call on the request starts it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.abc import TaskGroup
+
+from clipia_mcp.core import constants as C
+from clipia_mcp.core.errors import ClipiaMcpError, RateLimitError
+from clipia_mcp.core.records import TERMINAL_STATUSES, RequestRecord
+from clipia_mcp.engine.budget import PollBudget
+from clipia_mcp.providers.base import QueueProvider
+from clipia_mcp.store.base import Store
+
+log = logging.getLogger(__name__)
+
+ChangeListener = Callable[[RequestRecord], Awaitable[None]]
+UpdateCallback = Callable[[RequestRecord, bool], Awaitable[None]]
+
+
+@dataclass
+class Tracked:
+    """Live state of one request, shared by all its waiters."""
+
+    record: RequestRecord
+    client: QueueProvider
+    budget: PollBudget
+    changed: anyio.Event = field(default_factory=anyio.Event)
+    wake: anyio.Event = field(default_factory=anyio.Event)
+    poll_lock: anyio.Lock = field(default_factory=anyio.Lock)
+    polling: bool = False
+    first_progress: tuple[float, int] | None = None  # (monotonic time, progress) of the first IN_PROGRESS seen
+    error: ClipiaMcpError | None = None
+    last_poll: float = 0.0
+    polls: int = 0
+
+
+class Tracker:
+    """Owns every :class:`Tracked` request and their poll loops."""
+
+    def __init__(self, store: Store, *, min_interval: float = C.POLL_MIN_INTERVAL,
+                 max_interval: float = C.POLL_MAX_INTERVAL, budget_rpm: int = C.POLL_BUDGET_RPM) -> None:
+        self.store = store
+        self.min_interval = min_interval
+        self.max_interval = max_interval
+        self.budget_rpm = budget_rpm
+        self._listeners: list[ChangeListener] = []
+        self._items: dict[tuple[str, str], Tracked] = {}
+        self._budgets: dict[int, PollBudget] = {}
+        self._finished: deque[tuple[str, str]] = deque()
+        self._tg: TaskGroup | None = None
+        self._rng = random.Random()
+
+    def bind(self, tg: TaskGroup) -> None:
+        """Give the tracker the task group its poll loops live in (the server's lifespan)."""
+        self._tg = tg
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener(record)`` after every stored change of any request."""
+        self._listeners.append(listener)
+
+    def budget_for(self, client: QueueProvider) -> PollBudget:
+        """The poll budget of ``client``'s upstream key (one client object per key)."""
+        budget = self._budgets.get(id(client))
+        if budget is None:
+            state = getattr(client, "rate_limit", None)
+            budget = PollBudget(self.budget_rpm, account_limit=(lambda: state.limit) if state is not None else None)
+            self._budgets[id(client)] = budget
+        return budget
+
+    def get(self, owner: str, request_id: str) -> Tracked | None:
+        return self._items.get((owner, request_id))
+
+    def find(self, request_id: str) -> list[Tracked]:
+        """Every tracked copy of ``request_id`` (one per owner that knows it)."""
+        return [item for (_, rid), item in self._items.items() if rid == request_id]
+
+    def track(self, client: QueueProvider, record: RequestRecord) -> Tracked:
+        """Register a request (idempotent) and start its poll loop if it is still running."""
+        key = (record.owner, record.request_id)
+        item = self._items.get(key)
+        if item is None:
+            item = Tracked(record=record, client=client, budget=self.budget_for(client))
+            self._items[key] = item
+        elif record.updated_at > item.record.updated_at:
+            item.record = record
+        self.ensure_loop(item)
+        return item
+
+    def ensure_loop(self, item: Tracked, *, retry_failed: bool = False) -> None:
+        """Start the request's poll loop unless it runs, the request is done, or it failed (unless retrying)."""
+        if retry_failed:
+            item.error = None
+        if item.record.settled or item.polling or self._tg is None or item.error is not None:
+            return
+        item.polling = True
+        self._tg.start_soon(self._loop, item)
+
+    # ------------------------------------------------------------------ schedule
+
+    def interval(self, record: RequestRecord, first_progress: tuple[float, int] | None = None) -> float:
+        """Seconds until the next poll: slow deep in the queue, fast near the end, jittered.
+
+        While rendering, the observed progress rate gives an ETA; polling at half the ETA
+        lands most polls near completion instead of spreading them over a long render.
+        """
+        base = self.min_interval
+        if record.status == "IN_QUEUE":
+            base *= 1 + min(8, record.queue_position or 0) / 2
+        elif record.status == "IN_PROGRESS":
+            progress = record.progress or 0
+            base *= 1.0 if progress >= 70 else 2.0
+            if first_progress is not None:
+                t0, p0 = first_progress
+                rate = (progress - p0) / max(1e-6, time.monotonic() - t0)  # percent per second
+                if rate > 0:
+                    base = max(base, (100 - progress) / rate / 2)
+        base = min(self.max_interval, base)
+        return base * (1 + C.POLL_JITTER * (2 * self._rng.random() - 1))
+
+    # ------------------------------------------------------------------ polling
+
+    async def _loop(self, item: Tracked) -> None:
+        failures = 0
+        try:
+            while not item.record.settled:
+                if item.record.terminal:
+                    delay = 0.0 if failures == 0 else min(self.max_interval, self.min_interval * 2**failures)
+                else:
+                    delay = self.interval(item.record, item.first_progress) if failures == 0 else min(
+                        self.max_interval, self.min_interval * 2**failures)
+                if delay > 0:
+                    with anyio.move_on_after(delay):
+                        await item.wake.wait()
+                item.wake = anyio.Event()
+                try:
+                    if item.record.terminal:
+                        await self.settle(item)  # done without output: one result fetch
+                    else:
+                        await self.poll_once(item)
+                    failures = 0
+                except ClipiaMcpError as exc:
+                    failures += 1
+                    if not exc.transient or failures >= C.POLL_MAX_CONSECUTIVE_ERRORS:
+                        self._fail(item, exc)
+                        return
+                except Exception as exc:  # noqa: BLE001 - a poll must never take the process down
+                    log.exception("poll of %s failed unexpectedly", item.record.request_id)
+                    self._fail(item, ClipiaMcpError(
+                        f"Polling failed unexpectedly ({type(exc).__name__}); the next call retries.",
+                        code="internal_server_error", request_id=item.record.request_id))
+                    return
+        finally:
+            item.polling = False
+
+    def _fail(self, item: Tracked, exc: ClipiaMcpError) -> None:
+        if exc.request_id is None:
+            exc.request_id = item.record.request_id
+        item.error = exc
+        log.info("paused tracking %s: %s (the next call retries)", item.record.request_id, exc.code)
+        self._signal(item)
+
+    async def poll_once(self, item: Tracked) -> RequestRecord:
+        """One single-flight status check: concurrent callers share the call in flight."""
+        seen = item.polls
+        async with item.poll_lock:
+            if item.polls != seen or item.record.terminal:
+                return item.record  # someone polled while we waited for the lock
+            await item.budget.acquire()
+            if item.record.terminal:
+                return item.record  # a webhook finished it while we queued for budget
+            try:
+                status = await item.client.status(item.record.request_id, retry=False)
+            except RateLimitError as exc:
+                item.budget.pause(exc.retry_after if exc.retry_after is not None else self.max_interval)
+                raise
+            finally:
+                item.polls += 1
+                item.last_poll = time.monotonic()
+            if status.status == "IN_PROGRESS" and status.progress is not None and item.first_progress is None:
+                item.first_progress = (time.monotonic(), status.progress)
+            record = item.record.model_copy(update={
+                "status": status.status,
+                "queue_position": status.queue_position,
+                "progress": status.progress,
+                "logs": status.logs,
+            })
+            if status.status in TERMINAL_STATUSES:
+                record = await self.fetch_final(item, record)
+            if not item.record.terminal:  # never overwrite a terminal state learnt meanwhile
+                await self._update(item, record)
+            return item.record
+
+    async def settle(self, item: Tracked) -> RequestRecord:
+        """Fetch the result of a request known to be done but without its output (single-flight)."""
+        async with item.poll_lock:
+            if not item.record.settled:
+                record = await self.fetch_final(item, item.record)
+                if record.terminal:
+                    await self._update(item, record)
+            return item.record
+
+    async def fetch_final(self, item: Tracked, record: RequestRecord) -> RequestRecord:
+        """Fetch the terminal result; the result endpoint can lag the status briefly."""
+        for attempt in range(6):
+            if attempt == 0:
+                item.budget.take()  # the status said done: fetch the result now, ahead of the queue
+            else:
+                await item.budget.acquire()
+            result = await item.client.result(record.request_id)
+            if not result.pending:
+                return record.model_copy(update={
+                    "status": result.status,
+                    "model": result.model or record.model,
+                    "output": result.output,
+                    "error": result.error,
+                    "cost": result.cost if result.cost is not None else record.cost,
+                    "progress": 100 if result.status == "COMPLETED" else record.progress,
+                    "queue_position": None,
+                    "completed_at": record.completed_at or time.time(),
+                })
+            await anyio.sleep(min(self.max_interval, self.min_interval * (attempt + 1)))
+        return record.model_copy(update={"status": "IN_PROGRESS"})  # not final yet; poll again
+
+    async def _update(self, item: Tracked, record: RequestRecord) -> None:
+        old = item.record
+        record = record.model_copy(update={"updated_at": time.time()})
+        item.record = record
+        if (old.status, old.queue_position, old.progress, old.output is None) != (
+                record.status, record.queue_position, record.progress, record.output is None) or record.terminal:
+            await self.store.upsert(record)
+            if record.terminal and not old.terminal:
+                self._retire((record.owner, record.request_id))
+            self._signal(item)
+            for listener in list(self._listeners):
+                try:
+                    await listener(record)
+                except Exception:  # noqa: BLE001 - a broken listener must not stop polling
+                    log.exception("change listener failed")
+
+    def _retire(self, key: tuple[str, str]) -> None:
+        """Bound memory: forget the oldest finished requests (the journal still has them)."""
+        self._finished.append(key)
+        while len(self._finished) > C.TERMINAL_CACHE:
+            old = self._finished.popleft()
+            item = self._items.get(old)
+            if item is not None and item.record.terminal:
+                del self._items[old]
+
+    def _signal(self, item: Tracked) -> None:
+        item.changed.set()
+        item.changed = anyio.Event()
+
+    async def apply(self, item: Tracked, record: RequestRecord) -> None:
+        """Store a state learnt out of band (a verified webhook, a result fetch); wakes waiters at once.
+
+        A terminal state is never overwritten. It does not wait for a poll in flight: that poll
+        sees the terminal record and stands down.
+        """
+        if not item.record.terminal or (record.terminal and item.record.output is None and record.output is not None):
+            await self._update(item, record)
+            item.wake.set()
+            self.ensure_loop(item)  # terminal without output: the loop fetches the result
+
+    # ------------------------------------------------------------------ waiting
+
+    async def wait(self, item: Tracked, timeout: float, on_update: UpdateCallback | None = None,
+                   heartbeat: float = C.HEARTBEAT_INTERVAL) -> RequestRecord:
+        """Block until terminal or ``timeout``; ``on_update(record, is_heartbeat)`` on each change/heartbeat.
+
+        A poll error recorded by an earlier loop is retried here (a fresh loop), not replayed.
+        """
+        self.ensure_loop(item, retry_failed=True)
+        deadline = time.monotonic() + timeout
+        if on_update is not None:
+            await on_update(item.record, False)
+        while not item.record.settled and item.error is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            changed = item.changed
+            with anyio.move_on_after(min(left, heartbeat)) as scope:
+                await changed.wait()
+            if on_update is not None and not item.record.settled:
+                await on_update(item.record, scope.cancelled_caught)
+        if item.error is not None and not item.record.settled:
+            raise item.error
+        if on_update is not None and item.record.settled:
+            await on_update(item.record, False)
+        return item.record

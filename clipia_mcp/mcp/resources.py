@@ -1,0 +1,141 @@
+"""Per-request resources ``clipia://requests/{request_id}`` and their change notifications.
+
+Notifications reach both protocol eras: 2026 clients through
+``subscriptions/listen`` (the SDK's subscription bus), legacy clients through
+``resources/subscribe`` (served here, since ``MCPServer`` does not).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.session import ServerSession
+from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, SubscriptionBus
+from mcp.types import EmptyResult, Resource, SubscribeRequestParams, UnsubscribeRequestParams
+
+from clipia_mcp.core import validation as check
+from clipia_mcp.core.errors import ClipiaMcpError
+from clipia_mcp.core.records import RequestRecord
+from clipia_mcp.engine.caller import Caller
+from clipia_mcp.mcp.progress import human_status
+from clipia_mcp.mcp.results import RESOURCE_PREFIX, resource_uri, view
+from clipia_mcp.mcp.runtime import Runtime, runtime_of
+
+log = logging.getLogger(__name__)
+TEMPLATE = RESOURCE_PREFIX + "{request_id}"
+
+
+class LegacySubscriptions:
+    """``resources/subscribe`` for handshake-era sessions: uri → sessions."""
+
+    def __init__(self) -> None:
+        # Strong references: the session object handed to a request handler is not kept alive by the SDK
+        # between requests. A session whose send fails (connection gone) is dropped.
+        self._subs: dict[str, list[ServerSession]] = {}
+
+    async def subscribe(self, ctx: ServerRequestContext[Any], params: SubscribeRequestParams) -> EmptyResult:
+        # Someone else's request answers exactly like an unknown one: accepted, and silent.
+        if await owns(ctx, str(params.uri)):
+            subs = self._subs.setdefault(str(params.uri), [])
+            if ctx.session not in subs:
+                subs.append(ctx.session)
+        return EmptyResult()
+
+    async def unsubscribe(self, ctx: ServerRequestContext[Any], params: UnsubscribeRequestParams) -> EmptyResult:
+        subs = self._subs.get(str(params.uri))
+        if subs is not None and ctx.session in subs:
+            subs.remove(ctx.session)
+        return EmptyResult()
+
+    def forget(self, uri: str) -> None:
+        self._subs.pop(uri, None)
+
+    async def notify(self, uri: str) -> None:
+        for session in list(self._subs.get(uri, ())):
+            try:
+                await session.send_resource_updated(uri)
+            except Exception:  # noqa: BLE001 - a closed session just drops out
+                self._subs[uri].remove(session)
+
+
+async def owns(ctx: ServerRequestContext[Any], uri: str) -> bool:
+    """Whether ``uri`` names a request of the caller of ``ctx`` (journal or tracker)."""
+    if not uri.startswith(RESOURCE_PREFIX):
+        return False
+    rt = ctx.lifespan_context
+    if not isinstance(rt, Runtime):
+        return False
+    try:
+        owner = rt.caller_for(Context(request_context=ctx)).owner
+        rid = check.request_id(uri[len(RESOURCE_PREFIX):])
+    except ClipiaMcpError:
+        return False
+    return await rt.service.owns(owner, rid)
+
+
+async def listen_guard(ctx: ServerRequestContext[Any], call_next: Any) -> Any:
+    """Middleware: a ``subscriptions/listen`` may only subscribe to the caller's own request resources."""
+    if ctx.method == "subscriptions/listen" and isinstance(ctx.params, dict):
+        notes = ctx.params.get("notifications")
+        if isinstance(notes, dict) and isinstance(notes.get("resourceSubscriptions"), list):
+            kept = [u for u in notes["resourceSubscriptions"] if isinstance(u, str) and await owns(ctx, u)]
+            params = {**ctx.params, "notifications": {**notes, "resourceSubscriptions": kept}}
+            return await call_next(dataclasses.replace(ctx, params=params))
+    return await call_next(ctx)
+
+
+class Notifier:
+    """Tracker listener: publishes a resource update to both eras when a request changes."""
+
+    def __init__(self, bus: SubscriptionBus, legacy: LegacySubscriptions) -> None:
+        self.bus = bus
+        self.legacy = legacy
+
+    async def __call__(self, record: RequestRecord) -> None:
+        uri = resource_uri(record.request_id)
+        await self.bus.publish(ResourceUpdated(uri=uri))
+        await self.legacy.notify(uri)
+        if record.terminal:
+            self.legacy.forget(uri)  # a finished request never changes again
+
+    async def list_changed(self) -> None:
+        await self.bus.publish(ResourcesListChanged())
+
+
+def register(mcp: MCPServer[Any], legacy: LegacySubscriptions) -> None:
+    """Add the request template and the legacy subscribe handlers."""
+
+    @mcp.resource(TEMPLATE, name="clipia-request", title="Clipia generation request",
+                  description="Status and (when done) output links of one generation request, as JSON.",
+                  mime_type="application/json")
+    async def request_resource(request_id: str, ctx: Context) -> str:
+        try:
+            rid = check.request_id(request_id)
+            rt = runtime_of(ctx)
+            caller = rt.caller_for(ctx)
+            record = await rt.service.result(caller, rid)
+        except ClipiaMcpError as exc:
+            raise ResourceNotFoundError(f"Unknown request {request_id[:64]!r}: {exc.message}") from None
+        return json.dumps(view(record, is_test=caller.sandbox).model_dump(mode="json"), separators=(",", ":"))
+
+    lowlevel = mcp._lowlevel_server  # noqa: SLF001 - the documented way to add a raw handler
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, legacy.subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, legacy.unsubscribe)
+
+
+async def list_request_resources(rt: Runtime, caller: Caller, limit: int = 100) -> list[Resource]:
+    """One resource per request in the caller's journal, newest first."""
+    return [
+        Resource(uri=resource_uri(r.request_id), name=f"request-{r.request_id[:8]}",
+                 title=f"{r.model or 'generation'}: {human_status(r)}",
+                 description=(str((r.input or {}).get("prompt", ""))[:120] or None),
+                 mime_type="application/json")
+        for r in await rt.service.list_requests(caller, None, limit)
+    ]

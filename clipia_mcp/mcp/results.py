@@ -1,0 +1,159 @@
+"""Turning records and errors into MCP tool results.
+
+A success carries ``structuredContent`` (validated by clients against the tool's
+``outputSchema``) and a compact text block mirroring it. Media become
+``resource_link`` blocks; bytes never go into ``structuredContent``.
+
+An error is ``isError: true`` **without** ``structuredContent`` — clients such as the
+TypeScript SDK validate any structured content against the output schema, error or not —
+so the error object travels in ``_meta["io.clipia/error"]`` (``code``, ``message``,
+``retry_after``, …) and its code leads the text: ``Error <code>: <message>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import httpx
+from mcp.types import CallToolResult, ContentBlock, ResourceLink, TextContent
+from pydantic import BaseModel
+
+from clipia_mcp.core.errors import ClipiaMcpError
+from clipia_mcp.core.media import MediaFile, extract_media
+from clipia_mcp.core.records import RequestRecord
+from clipia_mcp.core.timeutil import iso_seconds
+from clipia_mcp.mcp.previews import preview
+from clipia_mcp.mcp.views import ErrorView, RequestView
+
+log = logging.getLogger(__name__)
+RESOURCE_PREFIX = "clipia://requests/"
+#: Where an error result carries its machine-readable error object.
+ERROR_META_KEY = "io.clipia/error"
+
+_ADVICE = {
+    "invalid_api_key": "Check CLIPIA_API_KEY: it is missing, wrong or revoked.",
+    "insufficient_credits": "Top up the Clipia balance, or pick a cheaper model/input (see estimate_cost).",
+    "subscription_required": "This needs an active Clipia plan; topping up does not help.",
+    "insufficient_scope": "The API key lacks the 'generate' scope; create a key with it.",
+    "model_not_found": "Call list_models to find a valid slug.",
+    "model_input_invalid": "Fix the input (call get_model for the input schema) and submit again.",
+    "invalid_input": "Fix the named argument and call again; nothing was sent upstream.",
+    "rate_limit_exceeded": "Wait retry_after seconds, then call again.",
+    "concurrency_limit_exceeded": "Wait for a running generation to finish, then submit again.",
+    "idempotency_key_reuse": "Use a new idempotency_key for a different generation.",
+    "request_in_progress": "The same submit is still being processed; call again in a moment.",
+    "network_error": "The API could not be reached; call again shortly. Submits are journaled: a repeat never "
+                     "pays twice.",
+    "upstream_invalid_response": "The API answered something unreadable; call again shortly.",
+    "submit_pending": "Call submit_generation again with the same arguments shortly: it returns the same request "
+                      "once the API has answered, without paying twice.",
+    "journal_error": "The server's journal failed; tell the operator. Nothing was submitted after the failure.",
+    "not_found": "Check the request_id, or call list_requests to find recent requests.",
+    "confirmation_required": "Ask the user; if they agree, call generate again with confirm_cost=true.",
+    "deadline_exceeded": "The call ran out of time; call again (submits are journaled and never pay twice).",
+}
+
+
+def resource_uri(request_id: str) -> str:
+    """The MCP resource URI of a request."""
+    return f"{RESOURCE_PREFIX}{request_id}"
+
+
+def next_step(record: RequestRecord, is_test: bool = False) -> str:
+    """What the agent should do next with this request."""
+    rid = record.request_id
+    if record.status == "COMPLETED":
+        if record.output is None:
+            return f"Done; the output is being fetched. Call get_result(request_id='{rid}') in a moment."
+        return "Done. Open the media links; the files are also in this result's resource links."
+    if record.status == "FAILED":
+        refund = "nothing was charged (test key)" if is_test else "its credits were refunded"
+        return f"The generation failed and {refund}. Adjust the input and submit again."
+    if record.status == "CANCELED":
+        return "The generation was cancelled outside the API; its credits were refunded."
+    return f"Still running. Call wait_for_result(request_id='{rid}') to wait for it, or get_status to check."
+
+
+def view(record: RequestRecord, *, is_test: bool = False) -> RequestView:
+    """The tool output for a request."""
+    media = extract_media(record.output) if record.status == "COMPLETED" else []
+    return RequestView(
+        request_id=record.request_id,
+        status=record.status,
+        done=record.terminal,
+        model=record.model,
+        queue_position=record.queue_position,
+        progress=record.progress,
+        logs=[item if isinstance(item, dict) else {"message": str(item)} for item in record.logs[-10:]],
+        cost=record.cost,
+        test_key=is_test or None,
+        media=media,
+        output=record.output,
+        error=record.error,
+        created_at=iso_seconds(record.created_at),
+        completed_at=iso_seconds(record.completed_at),
+        resource_uri=resource_uri(record.request_id),
+        next_step=next_step(record, is_test),
+    )
+
+
+def structured(model: BaseModel, extra: list[ContentBlock] | None = None, *,
+               meta: dict[str, Any] | None = None) -> CallToolResult:
+    """A successful result: structured content plus a compact text block with the same JSON."""
+    data = model.model_dump(mode="json")
+    content: list[ContentBlock] = [TextContent(type="text", text=json.dumps(data, ensure_ascii=False,
+                                                                             separators=(",", ":")))]
+    content.extend(extra or [])
+    return CallToolResult(content=content, structured_content=data, _meta=meta)
+
+
+def error_result(exc: ClipiaMcpError) -> CallToolResult:
+    """An ``isError`` result the model can act on: stable code, message, retry_after, advice."""
+    err = ErrorView(**exc.to_dict())
+    advice = _ADVICE.get(exc.code, "")
+    text = f"Error {err.code}: {err.message}"
+    if err.retry_after is not None:
+        text += f" (retry after {err.retry_after:g} s)"
+    if err.request_id:
+        text += f" [request_id {err.request_id}]"
+    if advice:
+        text += f"\n{advice}"
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True,
+                          _meta={ERROR_META_KEY: err.model_dump(mode="json", exclude_none=True)})
+
+
+def media_links(media: list[MediaFile]) -> list[ContentBlock]:
+    """One ``resource_link`` per output file."""
+    return [
+        ResourceLink(type="resource_link", uri=m.url, name=m.name, title=f"{m.kind} output", mime_type=m.mime_type,
+                     size=m.size_bytes, description=_describe(m))
+        for m in media
+    ]
+
+
+def _describe(m: MediaFile) -> str:
+    bits: list[str] = [m.kind]
+    if m.width and m.height:
+        bits.append(f"{m.width}x{m.height}")
+    if m.duration:
+        bits.append(f"{m.duration:g}s")
+    return " ".join(bits)
+
+
+async def request_result(record: RequestRecord, *, media_http: httpx.AsyncClient, include_preview: bool,
+                         is_test: bool = False, note: str | None = None) -> CallToolResult:
+    """A request's result: its view, one resource link per file, and an optional image preview."""
+    v = view(record, is_test=is_test)
+    if note:
+        v.next_step = f"{note} {v.next_step}"
+    extra = media_links(v.media)
+    if include_preview and v.media:
+        extra = [*await preview(media_http, v.media), *extra]
+    return structured(v, extra)
+
+
+def wants_preview(settings_previews: bool | None, asked: bool | None) -> bool:
+    """An explicit ``include_preview`` wins; otherwise the server's setting (on for desktop stdio use)."""
+    return bool(settings_previews) if asked is None else asked

@@ -1,0 +1,65 @@
+"""What a tool call reaches through its context: the engine, the caller resolver, the media client."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from mcp.server.mcpserver import Context
+
+from clipia_mcp.core.errors import ConfigError
+from clipia_mcp.core.settings import Settings
+from clipia_mcp.engine.caller import Caller
+from clipia_mcp.engine.runtime import Engine, open_engine
+from clipia_mcp.engine.service import QueueService
+
+#: Maps a request's context to its caller (hosted modes); None: the server's own caller.
+CallerResolver = Callable[[Context[Any, Any]], Caller]
+
+
+@dataclass
+class Runtime:
+    """Everything a tool call needs, shared by all calls of one server process."""
+
+    engine: Engine
+    media_http: httpx.AsyncClient
+    caller_resolver: CallerResolver | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.engine.settings
+
+    @property
+    def service(self) -> QueueService:
+        return self.engine.service
+
+    @property
+    def caller(self) -> Caller | None:
+        return self.engine.caller
+
+    def caller_for(self, ctx: Context[Any, Any]) -> Caller:
+        """The caller of this request (hosted mode maps per-request credentials here)."""
+        if self.caller_resolver is not None:
+            return self.caller_resolver(ctx)
+        if self.engine.caller is None:
+            raise ConfigError("No Clipia API key is configured. Set CLIPIA_API_KEY, or start with --sandbox.")
+        return self.engine.caller
+
+
+def runtime_of(ctx: Context[Any, Any]) -> Runtime:
+    """The :class:`Runtime` of the server handling ``ctx``."""
+    rt = ctx.request_context.lifespan_context
+    if not isinstance(rt, Runtime):
+        raise RuntimeError("the clipia-mcp runtime is not running")
+    return rt
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings, *, recover_all_owners: bool = False) -> AsyncIterator[Runtime]:
+    """Start the engine and the media client; close both on exit."""
+    async with open_engine(settings, recover_all_owners=recover_all_owners) as engine, \
+            httpx.AsyncClient(timeout=5.0, follow_redirects=True) as media_http:
+        yield Runtime(engine=engine, media_http=media_http)

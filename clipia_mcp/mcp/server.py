@@ -1,0 +1,148 @@
+"""Building the MCP server: tools, resources, tasks, notifications, and the lifespan that runs them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, CallToolResult, InputRequiredResult, ListResourcesResult, PaginatedRequestParams
+from pydantic import ValidationError
+
+from clipia_mcp import __version__
+from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError
+from clipia_mcp.core.settings import Settings
+from clipia_mcp.mcp import resources
+from clipia_mcp.mcp.results import error_result
+from clipia_mcp.mcp.runtime import Runtime, open_runtime
+from clipia_mcp.mcp.tasks import TasksExtension, mcp_name_guard
+from clipia_mcp.mcp.tools import register_all
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Clipia generates images, video and audio through a paid queue.
+Typical flow: list_models / get_model to pick a model and its parameters → estimate_cost if the price matters →
+submit_generation (returns a request_id at once) → wait_for_result(request_id) until done (call it again if it
+returns while still running) → open the media links. Generations cannot be cancelled; credits are reserved at
+submit and refunded on failure. Repeating a submit with the same idempotency_key never pays twice.
+list_requests finds earlier requests, and each request is also a resource clipia://requests/{request_id}.
+Errors are results with isError and a stable code in the text ("Error <code>: …") and in _meta["io.clipia/error"]."""
+
+
+def invalid_arguments(name: str, exc: ValidationError) -> InvalidInputError:
+    """A schema violation as one readable ``invalid_input`` message (no pydantic internals, no links)."""
+    problems = []
+    for err in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("__root__",)) or "arguments"
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    return InvalidInputError(f"Invalid arguments for {name}: " + "; ".join(problems) + ".")
+
+
+class ClipiaMCPServer(MCPServer[Runtime]):
+    """``MCPServer`` where every tool failure is an ``isError`` result with a stable code.
+
+    An unknown tool is a protocol error (-32602); the per-caller resource list is dynamic.
+    """
+
+    runtime_holder: RuntimeHolder
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        if self._tool_manager.get_tool(name) is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as exc:
+            ref = secrets.token_hex(4)
+            log.error("tool %s crashed (ref %s)", name, ref, exc_info=exc.__cause__ or exc)
+            return error_result(ClipiaMcpError(
+                f"The server failed unexpectedly while running {name} (reference {ref}). Nothing else is affected; "
+                "call again, and if it repeats tell the operator the reference.", code="internal_server_error"))
+        except ToolError as exc:
+            cause: BaseException | None = exc
+            while cause is not None:  # the SDK wraps a resolver's ToolError in its own
+                if isinstance(cause, ClipiaMcpError):
+                    return error_result(cause)
+                if isinstance(cause, ValidationError):
+                    return error_result(invalid_arguments(name, cause))
+                cause = cause.__cause__
+            return error_result(InvalidInputError(str(exc).removeprefix(f"Error executing tool {name}: ")))
+
+    async def _handle_list_resources(
+        self, ctx: ServerRequestContext[Runtime], params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        base = await self.list_resources()
+        rt = ctx.lifespan_context
+        context = Context(request_context=ctx, mcp_server=self)
+        try:
+            caller = rt.caller_for(context)
+        except ClipiaMcpError:  # no caller, no per-caller resources
+            return ListResourcesResult(resources=base)
+        return ListResourcesResult(resources=[*base, *await resources.list_request_resources(rt, caller)])
+
+
+class RuntimeHolder:
+    """The process-wide runtime.
+
+    stdio serves one connection, so the MCP lifespan can own the runtime. The SSE
+    transport runs the MCP lifespan once per connection, so HTTP hosting opens the
+    runtime once per process (:mod:`clipia_mcp.transports.http`) and every lifespan reuses it.
+    """
+
+    def __init__(self, settings: Settings, notifier: resources.Notifier) -> None:
+        self.settings = settings
+        self.notifier = notifier
+        self.runtime: Runtime | None = None
+
+    @contextlib.asynccontextmanager
+    async def open(self, *, recover_all_owners: bool = False) -> AsyncIterator[Runtime]:
+        """Start the runtime for this process and publish request changes to subscribers."""
+        async with open_runtime(self.settings, recover_all_owners=recover_all_owners) as rt:
+            rt.service.add_listener(self.notifier)
+            self.runtime = rt
+            try:
+                yield rt
+            finally:
+                self.runtime = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
+        if self.runtime is not None:
+            yield self.runtime
+            return
+        async with self.open() as rt:
+            yield rt
+
+
+def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
+    """A ready-to-run server for ``settings``; ``auth`` (token_verifier, auth) comes from the transport."""
+    bus = InMemorySubscriptionBus()
+    legacy = resources.LegacySubscriptions()
+    holder = RuntimeHolder(settings, resources.Notifier(bus, legacy))
+    mcp = ClipiaMCPServer(
+        "clipia-mcp",
+        title="Clipia generation queue",
+        description="Generate images, video and audio on Clipia: submit, track progress, fetch results.",
+        instructions=INSTRUCTIONS,
+        website_url="https://clipia.ai",
+        version=__version__,
+        lifespan=holder.lifespan,
+        subscriptions=bus,
+        extensions=[TasksExtension(lambda: holder.runtime)],
+        middleware=[mcp_name_guard, resources.listen_guard],
+        **auth,
+    )
+    mcp.runtime_holder = holder
+    register_all(mcp)
+    resources.register(mcp, legacy)
+    return mcp

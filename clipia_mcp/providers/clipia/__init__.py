@@ -1,0 +1,1 @@
+"""Clipia's generation queue (the default provider) over the official ``clipia`` SDK."""

@@ -1,0 +1,90 @@
+"""Receiving Clipia webhooks on the HTTP transports (``POST /webhooks/clipia``).
+
+A delivery is accepted only if its signature verifies with the official SDK's fail-closed
+``verify_signature`` (HMAC-SHA256 over ``{t}.{raw_body}``, 300 s window). The body is read
+with a streamed size limit. Applying a delivery is idempotent (a terminal state never changes),
+so a verified redelivery — Clipia's own retry, or a replay of the same signed content — answers
+200 and changes nothing; a repeat of the same signed content is recognised without any work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import OrderedDict
+
+from clipia import verify_signature
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from clipia_mcp.engine.service import QueueService
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024
+TOLERANCE_S = 300
+REPLAY_MEMORY = 10_000
+
+
+class WebhookReceiver:
+    """Verifies deliveries and hands them to the engine."""
+
+    def __init__(self, secret: str, service: QueueService) -> None:
+        self._secret = secret
+        self.service = service
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self.accepted = 0
+        self.duplicates = 0
+        self.rejected = 0
+
+    def __repr__(self) -> str:
+        return f"WebhookReceiver(accepted={self.accepted}, duplicates={self.duplicates}, rejected={self.rejected})"
+
+    async def _body(self, request: Request) -> bytes | None:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+            return None
+        chunks = bytearray()
+        try:
+            async for chunk in request.stream():
+                chunks += chunk
+                if len(chunks) > MAX_BODY:
+                    return None
+        except ClientDisconnect:
+            return None
+        return bytes(chunks)
+
+    async def handle(self, request: Request) -> Response:
+        """Verify, deduplicate and apply one delivery."""
+        raw = await self._body(request)
+        if raw is None:
+            return self._reject(413, "body too large")
+        headers = {k: v for k, v in request.headers.items()}
+        if not verify_signature(self._secret, headers, raw, tolerance_seconds=TOLERANCE_S):
+            return self._reject(401, "invalid signature")
+        # The signed content is (t, body): the signature header carries t inside the HMAC.
+        digest = hashlib.sha256(headers.get("x-clipia-signature", "").encode() + b"." + raw).hexdigest()
+        if digest in self._seen:
+            self.duplicates += 1
+            return JSONResponse({"ok": True, "duplicate": True})
+        try:
+            payload = json.loads(raw)
+            request_id = str(payload["request_id"])
+        except (ValueError, KeyError, TypeError):
+            return self._reject(400, "malformed payload")
+        if not isinstance(payload, dict):
+            return self._reject(400, "malformed payload")
+        self._remember(digest)
+        self.accepted += 1
+        applied = await self.service.apply_delivery(request_id, payload)
+        return JSONResponse({"ok": True, "tracked": applied})
+
+    def _reject(self, status: int, reason: str) -> Response:
+        self.rejected += 1
+        log.info("webhook rejected: %s", reason)
+        return JSONResponse({"ok": False, "error": reason}, status_code=status)
+
+    def _remember(self, digest: str) -> None:
+        self._seen[digest] = None
+        while len(self._seen) > REPLAY_MEMORY:
+            self._seen.popitem(last=False)
