@@ -9,18 +9,27 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from mcp.server import MCPServer
+from mcp.server.apps import client_supports_apps
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, CallToolResult, InputRequiredResult, ListResourcesResult, PaginatedRequestParams
+from mcp.types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    InputRequiredResult,
+    ListResourcesResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+)
 from pydantic import ValidationError
 
 from clipia_mcp import __version__
 from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.mcp import resources
+from clipia_mcp.mcp.apps import build_apps, is_app_only
 from clipia_mcp.mcp.results import error_result
 from clipia_mcp.mcp.runtime import Runtime, open_runtime
 from clipia_mcp.mcp.tasks import TasksExtension, mcp_name_guard
@@ -78,10 +87,21 @@ class ClipiaMCPServer(MCPServer[Runtime]):
                 cause = cause.__cause__
             return error_result(InvalidInputError(str(exc).removeprefix(f"Error executing tool {name}: ")))
 
+    async def _handle_list_tools(
+        self, ctx: ServerRequestContext[Runtime], params: PaginatedRequestParams | None
+    ) -> ListToolsResult:
+        """Every tool, less the app-only ones (the card's refresh) for clients without MCP Apps."""
+        tools = await self.list_tools()
+        if not client_supports_apps(ctx):
+            tools = [t for t in tools if not is_app_only(t.meta)]
+        return ListToolsResult(tools=tools)
+
     async def _handle_list_resources(
         self, ctx: ServerRequestContext[Runtime], params: PaginatedRequestParams | None
     ) -> ListResourcesResult:
         base = await self.list_resources()
+        if not client_supports_apps(ctx):  # the card's ui:// document is for MCP Apps hosts only
+            base = [r for r in base if not r.uri.startswith("ui://")]
         rt = ctx.lifespan_context
         context = Context(request_context=ctx, mcp_server=self)
         try:
@@ -138,7 +158,7 @@ def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
         version=__version__,
         lifespan=holder.lifespan,
         subscriptions=bus,
-        extensions=[TasksExtension(lambda: holder.runtime)],
+        extensions=[TasksExtension(lambda: holder.runtime), build_apps(settings)],
         middleware=[mcp_name_guard, resources.listen_guard],
         **auth,
     )

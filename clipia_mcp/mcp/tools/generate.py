@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from clipia_mcp.core import validation as check
 from clipia_mcp.core.errors import ClipiaMcpError
 from clipia_mcp.engine.caller import Caller
+from clipia_mcp.mcp.card import CARD_TOOL_META
 from clipia_mcp.mcp.progress import progress_reporter
 from clipia_mcp.mcp.results import request_result, structured, view, wants_preview
 from clipia_mcp.mcp.runtime import Runtime, runtime_of
@@ -94,7 +95,7 @@ async def confirm_cost_resolver(model: str, input: dict[str, Any], ctx: Context,
 def register(mcp: MCPServer[Any]) -> None:
     """Add ``generate`` to ``mcp``."""
 
-    @mcp.tool(title="Generate (submit and wait)", annotations=SUBMIT)
+    @mcp.tool(title="Generate (submit and wait)", annotations=SUBMIT, meta=CARD_TOOL_META)
     async def generate(
         model: ModelSlug,
         input: ModelInput,  # noqa: A002

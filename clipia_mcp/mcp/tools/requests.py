@@ -12,6 +12,7 @@ from clipia_mcp.core import constants as C
 from clipia_mcp.core import validation as check
 from clipia_mcp.core.timeutil import iso_seconds
 from clipia_mcp.engine.caller import Caller
+from clipia_mcp.mcp.card import CARD_TOOL_META
 from clipia_mcp.mcp.progress import progress_reporter
 from clipia_mcp.mcp.results import request_result, resource_uri, structured, view, wants_preview
 from clipia_mcp.mcp.runtime import Runtime
@@ -93,7 +94,7 @@ def register(mcp: MCPServer[Any]) -> None:
 
         return await run_tool(ctx, body)
 
-    @mcp.tool(title="Get generation result", annotations=READ)
+    @mcp.tool(title="Get generation result", annotations=READ, meta=CARD_TOOL_META)
     async def get_result(request_id: RequestId, ctx: Context, include_preview: IncludePreview = None
                          ) -> Annotated[CallToolResult, RequestView]:
         """The result of a generation: status, and when COMPLETED every output file as a resource link
@@ -107,7 +108,7 @@ def register(mcp: MCPServer[Any]) -> None:
 
         return await run_tool(ctx, body)
 
-    @mcp.tool(title="Wait for a generation", annotations=READ)
+    @mcp.tool(title="Wait for a generation", annotations=READ, meta=CARD_TOOL_META)
     async def wait_for_result(
         request_id: RequestId,
         ctx: Context,
