@@ -49,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
                    help="request journal path (SQLite; default in the user data dir; ':memory:' for none)")
     p.add_argument("--store", default=None, metavar="URL",
                    help="shared store for replicas: postgresql://user@host/db (or CLIPIA_MCP_STORE)")
+    p.add_argument("--output-dir", default=None, metavar="DIR",
+                   help="save finished outputs here once (or CLIPIA_MCP_OUTPUT_DIR); 'off' never saves. Default: "
+                        "on for stdio into ~/Pictures/Clipia, off for HTTP")
     p.add_argument("--public-url", default=None,
                    help="public base URL of this server; submits then carry its webhook URL")
     p.add_argument("--allowed-host", action="append", default=[], metavar="HOST",
@@ -100,6 +103,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     overrides: dict[str, object] = {}
     if args.journal is not None:
         overrides["journal_path"] = None if str(args.journal) == ":memory:" else args.journal
+    if args.output_dir:
+        off = args.output_dir.strip().lower() in ("off", "none", "no", "false", "0")
+        overrides["save_outputs"] = not off
+        overrides["output_dir"] = None if off else Path(args.output_dir).expanduser()
     if args.public_url:
         overrides["public_url"] = args.public_url
     if args.store:

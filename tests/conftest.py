@@ -69,6 +69,7 @@ def server_env(emu: EmulatorServer, key: Key, tmp_path: Path, **extra: str) -> d
         "CLIPIA_MCP_RETRY_BASE": "0.01",
         "CLIPIA_MCP_RETRY_AFTER_CAP": "0.2",
         "PYTHONUNBUFFERED": "1",
+        "CLIPIA_MCP_OUTPUT_DIR": "off",  # tests that save outputs turn it on (tests/engine/test_outputs.py)
     }
     env.update(extra)
     return env

@@ -49,6 +49,11 @@ MAX_LIST_LIMIT = 200
 PREVIEW_MAX_BYTES = 256 * 1024
 PREVIEW_FETCH_TIMEOUT = 5.0
 
+# Saving outputs locally (--output-dir): per-file caps by kind, and how long one download may take.
+SAVE_MAX_BYTES = {"image": 64 * 1024 * 1024, "audio": 256 * 1024 * 1024, "video": 2 * 1024 * 1024 * 1024,
+                  "file": 256 * 1024 * 1024}
+SAVE_FETCH_TIMEOUT = 120.0
+
 # Cost confirmation: `generate` asks the user before spending more than this (or more than the balance)
 CONFIRM_ABOVE_CREDITS = 100
 

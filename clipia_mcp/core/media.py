@@ -40,6 +40,11 @@ class MediaFile(BaseModel):
     duration: float | None = None
     format: str | None = None
     size_bytes: int | None = None
+    #: A still for a video: the API's thumbnail when it sends one, else an image-to-video start frame.
+    poster_url: str | None = None
+    #: Where the file was saved (``--output-dir``), and the same as a ``file://`` URL.
+    local_path: str | None = None
+    file_url: str | None = None
 
 
 def _mime_for(url: str, kind: MediaKind, fmt: str | None = None) -> str:
@@ -63,6 +68,8 @@ def _media(kind: MediaKind, item: dict[str, Any]) -> MediaFile | None:
         return v if isinstance(v, int) and not isinstance(v, bool) else None
 
     dur = item.get("duration")
+    poster = next((item[k] for k in ("thumbnail_url", "poster_url", "cover_url")
+                   if isinstance(item.get(k), str) and item[k]), None) if kind == "video" else None
     return MediaFile(
         kind=kind,
         url=url,
@@ -73,6 +80,7 @@ def _media(kind: MediaKind, item: dict[str, Any]) -> MediaFile | None:
         height=_int(item.get("height")),
         duration=float(dur) if isinstance(dur, int | float) and not isinstance(dur, bool) else None,
         format=fmt,
+        poster_url=poster,
     )
 
 

@@ -71,3 +71,16 @@ class TaskRecord(BaseModel):
     request_id: str
     created_at: float
     cancelled_at: float | None = None
+
+
+class SavedFile(BaseModel):
+    """An output file downloaded once into the output directory (``--output-dir``)."""
+
+    owner: str
+    request_id: str
+    url: str
+    path: str
+    mime_type: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    saved_at: float

@@ -92,6 +92,26 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path.home() / ".local" / "share" / "clipia-mcp"
 
 
+def default_output_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The user's media folder for saved outputs: ``~/Pictures/Clipia`` (``XDG_PICTURES_DIR`` when set)."""
+    env = os.environ if environ is None else environ
+    pictures = env.get("XDG_PICTURES_DIR")
+    base = Path(pictures).expanduser() if pictures else Path(env.get("HOME") or Path.home()) / "Pictures"
+    return base / "Clipia"
+
+
+def _output_dir(env: Mapping[str, str]) -> tuple[bool | None, Path | None]:
+    """``CLIPIA_MCP_OUTPUT_DIR``: a path (on), ``off`` (never save), unset/``auto`` (by transport)."""
+    raw = (env.get("CLIPIA_MCP_OUTPUT_DIR") or "").strip()
+    if raw.lower() in ("", "auto"):
+        return None, None
+    if raw.lower() in ("off", "none", "0", "false", "no"):
+        return False, None
+    if raw.lower() in ("on", "1", "true", "yes"):
+        return True, None
+    return True, Path(raw).expanduser()
+
+
 AUTH_MODES = ("auto", "none", "caller-key", "token", "oauth")
 
 
@@ -167,14 +187,23 @@ class Settings:
     auth: str = "auto"
     #: Inline image previews in results: None = auto (on for stdio desktop use, off for HTTP hosting).
     previews: bool | None = None
+    #: Save finished outputs locally: None = auto (on for stdio desktop use, off for HTTP hosting).
+    save_outputs: bool | None = None
+    #: Where outputs are saved (None: the user's media folder, :func:`default_output_dir`).
+    output_dir: Path | None = None
     #: Where durable state lives: a SQLite path (the journal) or a ``postgresql://`` URL.
     store_url: str | None = field(default=None, repr=False)
 
     def for_transport(self, transport: str) -> Settings:
-        """Settings with the transport's defaults filled in (previews on for stdio, off for HTTP)."""
-        if self.previews is None:
-            return replace(self, previews=transport == "stdio")
-        return self
+        """Settings with the transport's defaults filled in (previews and saved outputs: on for stdio, off for HTTP)."""
+        settings = self
+        if settings.previews is None:
+            settings = replace(settings, previews=transport == "stdio")
+        if settings.save_outputs is None:
+            settings = replace(settings, save_outputs=transport == "stdio")
+        if settings.save_outputs and settings.output_dir is None:
+            settings = replace(settings, output_dir=default_output_dir())
+        return settings
 
     @property
     def wait_max(self) -> float:
@@ -233,6 +262,8 @@ class Settings:
             store_url=env.get("CLIPIA_MCP_STORE") or None,
             previews=_switch(env, "CLIPIA_MCP_PREVIEWS"),
         )
+        save, out_dir = _output_dir(env)
+        settings = replace(settings, save_outputs=save, output_dir=out_dir)
         for token in settings.tokens:
             register_secret(token)
         register_secret(settings.oauth_client_secret)

@@ -13,10 +13,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import anyio
+import httpx
 
 from clipia_mcp.core.errors import ConfigError
 from clipia_mcp.core.settings import ApiKey, Settings
 from clipia_mcp.engine.caller import Caller
+from clipia_mcp.engine.outputs import OutputSaver
 from clipia_mcp.engine.service import QueueService
 from clipia_mcp.engine.tracker import Tracker
 from clipia_mcp.providers.base import QueueProvider
@@ -40,6 +42,8 @@ class Engine:
     providers: dict[str, QueueProvider]
     #: Base URL of the Clipia API this process talks to (the sandbox's when sandboxed).
     clipia_url: str
+    #: Saves finished outputs locally (a no-op unless --output-dir is on).
+    outputs: OutputSaver
 
 
 def open_store(settings: Settings) -> Store:
@@ -81,6 +85,9 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
         webhook = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}" \
             if settings.public_url and settings.webhook_secret else None
         service = QueueService(settings, store, tracker, webhook_url=webhook)
+        media_http = await stack.enter_async_context(httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.http_timeout, connect=10.0), follow_redirects=True))
+        outputs = OutputSaver(settings, store, media_http)
         caller = None
         if api_key is not None:
             client = ClipiaClient(api_key, base_url=base_url, settings=settings)
@@ -92,7 +99,8 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
         service.bind(tg)
         if caller is not None:
             tg.start_soon(_recover, service, caller, recover_all_owners)
-        yield Engine(settings=settings, service=service, caller=caller, providers=providers, clipia_url=base_url)
+        yield Engine(settings=settings, service=service, caller=caller, providers=providers, clipia_url=base_url,
+                     outputs=outputs)
 
 
 async def _recover(service: QueueService, caller: Caller, all_owners: bool) -> None:

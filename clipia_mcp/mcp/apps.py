@@ -83,7 +83,8 @@ def build_apps(settings: Settings) -> Apps:
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             rid = check.request_id(request_id)
             record = await rt.service.wait(caller, rid, min(wait_s, REFRESH_WAIT_MAX))
-            return await request_result(record, media_http=rt.media_http, is_test=caller.sandbox,
+            return await request_result(record, media_http=rt.media_http, outputs=rt.engine.outputs,
+                                        is_test=caller.sandbox,
                                         include_preview=False)
 
         return await run_tool(ctx, body)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,8 +24,9 @@ from pydantic import BaseModel
 
 from clipia_mcp.core.errors import ClipiaMcpError
 from clipia_mcp.core.media import MediaFile, extract_media
-from clipia_mcp.core.records import RequestRecord
+from clipia_mcp.core.records import RequestRecord, SavedFile
 from clipia_mcp.core.timeutil import iso_seconds
+from clipia_mcp.engine.outputs import OutputSaver
 from clipia_mcp.mcp.previews import preview
 from clipia_mcp.mcp.views import ErrorView, RequestView
 
@@ -76,9 +79,11 @@ def next_step(record: RequestRecord, is_test: bool = False) -> str:
     return f"Still running. Call wait_for_result(request_id='{rid}') to wait for it, or get_status to check."
 
 
-def view(record: RequestRecord, *, is_test: bool = False) -> RequestView:
-    """The tool output for a request."""
-    media = extract_media(record.output) if record.status == "COMPLETED" else []
+def view(record: RequestRecord, *, is_test: bool = False, saved: Mapping[str, SavedFile] | None = None
+         ) -> RequestView:
+    """The tool output for a request (with local paths for outputs saved by ``--output-dir``)."""
+    media = [_with_local(m, record, saved or {}) for m in extract_media(record.output)] \
+        if record.status == "COMPLETED" else []
     return RequestView(
         request_id=record.request_id,
         status=record.status,
@@ -97,6 +102,19 @@ def view(record: RequestRecord, *, is_test: bool = False) -> RequestView:
         resource_uri=resource_uri(record.request_id),
         next_step=next_step(record, is_test),
     )
+
+
+def _with_local(m: MediaFile, record: RequestRecord, saved: Mapping[str, SavedFile]) -> MediaFile:
+    update: dict[str, Any] = {}
+    if m.kind == "video" and m.poster_url is None:
+        start = (record.input or {}).get("image_url")
+        if isinstance(start, str) and start.startswith("https://"):
+            update["poster_url"] = start  # an image-to-video start frame is the clip's first picture
+    local = saved.get(m.url)
+    if local is not None:
+        path = Path(local.path)
+        update.update(local_path=str(path), file_url=path.as_uri(), size_bytes=local.size_bytes or m.size_bytes)
+    return m.model_copy(update=update) if update else m
 
 
 def structured(model: BaseModel, extra: list[ContentBlock] | None = None, *,
@@ -125,12 +143,16 @@ def error_result(exc: ClipiaMcpError) -> CallToolResult:
 
 
 def media_links(media: list[MediaFile]) -> list[ContentBlock]:
-    """One ``resource_link`` per output file."""
-    return [
-        ResourceLink(type="resource_link", uri=m.url, name=m.name, title=f"{m.kind} output", mime_type=m.mime_type,
-                     size=m.size_bytes, description=_describe(m))
-        for m in media
-    ]
+    """One ``resource_link`` per output file, and a ``file://`` link beside it when it was saved locally."""
+    links: list[ContentBlock] = []
+    for m in media:
+        links.append(ResourceLink(type="resource_link", uri=m.url, name=m.name, title=f"{m.kind} output",
+                                  mime_type=m.mime_type, size=m.size_bytes, description=_describe(m)))
+        if m.file_url:
+            links.append(ResourceLink(type="resource_link", uri=m.file_url, name=Path(m.local_path or m.name).name,
+                                      title=f"{m.kind} output (saved locally)", mime_type=m.mime_type,
+                                      size=m.size_bytes, description=f"{_describe(m)} saved at {m.local_path}"))
+    return links
 
 
 def _describe(m: MediaFile) -> str:
@@ -143,9 +165,11 @@ def _describe(m: MediaFile) -> str:
 
 
 async def request_result(record: RequestRecord, *, media_http: httpx.AsyncClient, include_preview: bool,
-                         is_test: bool = False, note: str | None = None) -> CallToolResult:
-    """A request's result: its view, one resource link per file, and an optional image preview."""
-    v = view(record, is_test=is_test)
+                         is_test: bool = False, note: str | None = None, outputs: OutputSaver | None = None
+                         ) -> CallToolResult:
+    """A request's result: its view, resource links per file (and its saved copy), an optional image preview."""
+    saved = await outputs.saved(record) if outputs is not None else None
+    v = view(record, is_test=is_test, saved=saved)
     if note:
         v.next_step = f"{note} {v.next_step}"
     extra = media_links(v.media)

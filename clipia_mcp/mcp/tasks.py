@@ -140,7 +140,7 @@ class TasksExtension(Extension):
                     "ttlMs": C.TASK_TTL_MS, "error": {"code": -32603, "message": f"{exc.code}: {exc.message}"}}
         fields = self._task_fields(rt, task, item.record)
         if fields["status"] == "completed":
-            result = await request_result(item.record, media_http=rt.media_http,
+            result = await request_result(item.record, media_http=rt.media_http, outputs=rt.engine.outputs,
                                           include_preview=bool(rt.settings.previews), is_test=caller.sandbox)
             fields["result"] = result.model_dump(mode="json", by_alias=True, exclude_none=True)
         return {"resultType": "complete", **fields}

@@ -104,7 +104,7 @@ def render(name: str) -> tuple[bytes, str] | None:
     if ext not in CONTENT_TYPES or not seed:
         return None
     if ext == "png":
-        data = png(seed, 64, 64) if stem == "preview" else png(seed, 256, 256)
+        data = png(seed, 256, 256)  # the preview rendition is large enough to judge
     elif ext == "wav":
         data = wav(seed)
     else:

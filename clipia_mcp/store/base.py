@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from clipia_mcp.core.records import Intent, RequestRecord, TaskRecord
+from clipia_mcp.core.records import Intent, RequestRecord, SavedFile, TaskRecord
 
 #: Called with (owner, request_id) when another holder of the same store reports a change.
 ChangeHandler = Callable[[str, str], Awaitable[None]]
@@ -69,6 +69,16 @@ class Store(Protocol):
 
     async def unfinished(self, owner: str | None = None) -> list[RequestRecord]:
         """Non-terminal requests (of one owner, or of all), oldest first."""
+        ...
+
+    # ---------------------------------------------------------------- saved output files
+
+    async def add_file(self, saved: SavedFile) -> None:
+        """Record a downloaded output (one row per owner, request and URL; a repeat replaces it)."""
+        ...
+
+    async def files_for(self, owner: str, request_id: str) -> list[SavedFile]:
+        """The saved outputs of one request of one owner, in the order they were saved."""
         ...
 
     # ---------------------------------------------------------------- tasks

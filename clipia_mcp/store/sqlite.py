@@ -28,7 +28,7 @@ import anyio
 
 from clipia_mcp.core.errors import StoreError
 from clipia_mcp.core.jsonutil import dumps_canonical
-from clipia_mcp.core.records import GenerationError, Intent, RequestRecord, TaskRecord
+from clipia_mcp.core.records import GenerationError, Intent, RequestRecord, SavedFile, TaskRecord
 from clipia_mcp.store.base import ChangeHandler
 
 T = TypeVar("T")
@@ -83,6 +83,20 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at REAL NOT NULL
     );
     CREATE INDEX IF NOT EXISTS intents_pending ON intents (created_at) WHERE request_id IS NULL;
+    """,
+    # 3: outputs saved locally (--output-dir).
+    """
+    CREATE TABLE IF NOT EXISTS files (
+        owner TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        path TEXT NOT NULL,
+        mime_type TEXT,
+        size_bytes INTEGER,
+        sha256 TEXT,
+        saved_at REAL NOT NULL,
+        PRIMARY KEY (owner, request_id, url)
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -238,6 +252,22 @@ class SqliteStore:
                 sql += " AND owner=?"
                 args = (owner,)
             return [_record(r) for r in c.execute(sql + " ORDER BY created_at", args).fetchall()]
+
+        return await self._run(op)
+
+    # ---------------------------------------------------------------- saved output files
+
+    async def add_file(self, saved: SavedFile) -> None:
+        await self._run(lambda c: c.execute(
+            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)",
+            (saved.owner, saved.request_id, saved.url, saved.path, saved.mime_type, saved.size_bytes, saved.sha256,
+             saved.saved_at)))
+
+    async def files_for(self, owner: str, request_id: str) -> list[SavedFile]:
+        def op(c: sqlite3.Connection) -> list[SavedFile]:
+            rows = c.execute("SELECT * FROM files WHERE owner=? AND request_id=? ORDER BY saved_at, rowid",
+                             (owner, request_id)).fetchall()
+            return [SavedFile(**dict(r)) for r in rows]
 
         return await self._run(op)
 

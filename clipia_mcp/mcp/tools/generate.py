@@ -128,7 +128,8 @@ def register(mcp: MCPServer[Any]) -> None:
             plan = plan_wait(ctx, rt.settings, opts.wait_s)
             record = await rt.service.wait(caller, sub.record.request_id, plan.budget, progress_reporter(ctx),
                                            plan.heartbeat)
-            return await request_result(record, media_http=rt.media_http, is_test=caller.sandbox, note=plan.note,
+            return await request_result(record, media_http=rt.media_http, outputs=rt.engine.outputs,
+                                        is_test=caller.sandbox, note=plan.note,
                                         include_preview=wants_preview(rt.settings.previews, opts.include_preview))
 
         return await run_tool(ctx, body)

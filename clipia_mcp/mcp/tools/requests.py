@@ -103,7 +103,8 @@ def register(mcp: MCPServer[Any]) -> None:
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             rid = check.request_id(request_id)
             record = await rt.service.result(caller, rid)
-            return await request_result(record, media_http=rt.media_http, is_test=caller.sandbox,
+            return await request_result(record, media_http=rt.media_http, outputs=rt.engine.outputs,
+                                        is_test=caller.sandbox,
                                         include_preview=wants_preview(rt.settings.previews, include_preview))
 
         return await run_tool(ctx, body)
@@ -130,7 +131,8 @@ def register(mcp: MCPServer[Any]) -> None:
             rid = check.request_id(request_id)
             plan = plan_wait(ctx, rt.settings, timeout_s)
             record = await rt.service.wait(caller, rid, plan.budget, progress_reporter(ctx), plan.heartbeat)
-            return await request_result(record, media_http=rt.media_http, is_test=caller.sandbox, note=plan.note,
+            return await request_result(record, media_http=rt.media_http, outputs=rt.engine.outputs,
+                                        is_test=caller.sandbox, note=plan.note,
                                         include_preview=wants_preview(rt.settings.previews, include_preview))
 
         return await run_tool(ctx, body)
