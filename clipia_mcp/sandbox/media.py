@@ -1,4 +1,4 @@
-"""Real media files the emulator serves itself: PNG images, WAV audio, an MP4 container.
+"""Real media files the emulator serves itself: PNG images, WAV audio, an H.264 MP4 clip.
 
 Everything is generated in memory from the standard library, deterministic in
 its seed, so outputs are stable across runs and need no network.
@@ -13,6 +13,7 @@ import struct
 import wave
 import zlib
 from functools import lru_cache
+from importlib import resources as importlib_resources
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
@@ -56,27 +57,15 @@ def wav(seed: str, seconds: float = 1.0, rate: int = 16000) -> bytes:
     return buf.getvalue()
 
 
-def _box(tag: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", 8 + len(payload)) + tag + payload
+@lru_cache(maxsize=1)
+def mp4(seed: str = "", duration_s: float = 5.0) -> bytes:
+    """A real, playable MP4: H.264 (Main, 1280x720, 24 fps, 5 s) with AAC audio, ``faststart``.
 
-
-@lru_cache(maxsize=16)
-def mp4(seed: str, duration_s: float = 5.0) -> bytes:
-    """A well-formed ISO-BMFF (MP4) file: ``ftyp``, ``moov``/``mvhd`` with the duration, and ``mdat``."""
-    timescale = 1000
-    ftyp = _box(b"ftyp", b"isom" + struct.pack(">I", 512) + b"isomiso2mp41")
-    mvhd = _box(
-        b"mvhd",
-        struct.pack(">B3xIIII", 0, 0, 0, timescale, int(duration_s * timescale))
-        + struct.pack(">IH", 0x00010000, 0x0100)
-        + b"\x00" * 10
-        + struct.pack(">9I", 0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000)
-        + b"\x00" * 24
-        + struct.pack(">I", 2),
-    )
-    moov = _box(b"moov", mvhd)
-    mdat = _box(b"mdat", hashlib.sha256(seed.encode()).digest() * 8)
-    return ftyp + moov + mdat
+    One shipped sample for every video (the real sandbox also returns "one fixed sample per type"),
+    made once with ffmpeg (``gradients`` + ``sine`` sources, see tests/sandbox/test_media.py); the
+    server never needs ffmpeg. ``seed`` and ``duration_s`` are accepted for the old call shape.
+    """
+    return importlib_resources.files("clipia_mcp.sandbox").joinpath("sample.mp4").read_bytes()
 
 
 def parse_boxes(data: bytes) -> list[tuple[bytes, int]]:

@@ -120,3 +120,22 @@ def test_card_plays_the_audio(emu: EmulatorServer, live_key, tmp_path: Path) -> 
     assert out["states"][-1]["status"] == "COMPLETED"
     media = out["media"]
     assert media["tag"] == "AUDIO" and media["error"] is None and abs(media["duration"] - 1.0) < 0.05, media
+
+
+def test_card_plays_the_video_and_shows_its_first_frame(emu: EmulatorServer, live_key, tmp_path: Path) -> None:
+    emu.emulator.config.time_scale = 0.02
+    with http_server("streamable-http", server_env(emu, live_key, tmp_path)) as sp:
+        out = run_host(tmp_path, sp.url, tool="wait_for_result", arguments={"timeout_s": 0}, mediaKind="video",
+                       submit={"model": "seedance-2-fast-t2v", "input": {"prompt": "waves"}})
+    assert out["states"][-1]["status"] == "COMPLETED"
+    media = out["media"]
+    # Chromium decoded the H.264 sample: real dimensions and duration, no media error.
+    assert media["tag"] == "VIDEO" and media["error"] is None, media
+    assert (media["videoWidth"], media["videoHeight"]) == (1280, 720) and abs(media["duration"] - 5.0) < 0.1
+    assert media["readyState"] >= 2
+    # The element shows a picture (the first frame), not an empty black or white box.
+    width, height, pixels = read_png(Path(out["screenshot"]).read_bytes())
+    assert width > 300 and height > 150
+    inner = [p for row in pixels[height // 4: 3 * height // 4: 8] for p in row[width // 4: 3 * width // 4: 8]]
+    assert len(set(inner)) > 20, set(inner)
+    assert sum(sum(p) for p in inner) / (3 * len(inner)) > 30  # not black
