@@ -206,6 +206,11 @@ class Settings:
         return settings
 
     @property
+    def sandbox_dir(self) -> Path | None:
+        """Where the embedded sandbox keeps its key, requests and port (beside the journal; None in memory)."""
+        return self.journal_path.parent / "sandbox" if self.journal_path is not None else None
+
+    @property
     def wait_max(self) -> float:
         """The longest inline wait: the call deadline less a margin for building the answer."""
         return max(0.05, self.call_deadline - min(2.0, self.call_deadline * 0.1))

@@ -36,14 +36,26 @@ def notice(base_url: str) -> None:
 @contextlib.asynccontextmanager
 async def open_sandbox(settings: Settings) -> AsyncIterator[SandboxEndpoints]:
     """Start the Clipia emulator (and Reka's, unless a real Reka key is set) for this process."""
+    from clipia_mcp.sandbox.place import SandboxPlace
     from clipia_mcp.sandbox.reka import RekaServer
     from clipia_mcp.sandbox.runner import EmulatorServer
     from clipia_mcp.sandbox.state import Emulator, EmulatorConfig
 
     async with contextlib.AsyncExitStack() as stack:
-        server = await stack.enter_async_context(
-            EmulatorServer(Emulator(EmulatorConfig(time_scale=settings.sandbox_time_scale))))
-        key = server.new_key(balance=10_000)
+        emulator = Emulator(EmulatorConfig(time_scale=settings.sandbox_time_scale))
+        place = SandboxPlace(settings.sandbox_dir) if settings.sandbox_dir is not None else None
+        key = place.restore(emulator, balance=10_000) if place is not None else None
+        try:  # the port of the last run keeps earlier media URLs working
+            server = EmulatorServer(emulator, port=place.port or 0 if place is not None else 0)
+        except OSError:
+            server = EmulatorServer(emulator)  # taken (another sandbox runs): a free one
+        server = await stack.enter_async_context(server)
+        if place is not None:
+            place.port = server.port
+            place.save()
+        else:
+            key = server.new_key(balance=10_000)
+        assert key is not None
         reka_url = reka_key = None
         if settings.reka_api_key is None:
             reka = RekaServer()

@@ -15,6 +15,7 @@ import secrets
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -167,6 +168,12 @@ class Emulator:
         #: Calls served per route name (counts every authenticated call).
         self.calls: dict[str, int] = {}
         self.charges: list[tuple[str, int]] = []  # (request_id, credits) for every reserve
+        #: Called after every change worth keeping (submit, settle, idempotency); see sandbox/place.py.
+        self.on_change: Callable[[], None] | None = None
+
+    def changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     # ------------------------------------------------------------------ keys and accounts
 
@@ -291,6 +298,7 @@ class Emulator:
             self.idempotency.pop((key.value, idem), None)
         else:
             self.idempotency[(key.value, idem)]["response"] = response
+        self.changed()
 
     def submit(self, key: Key, slug: str, body: Any) -> dict[str, Any]:
         """Create a request (validation, billing, scripted timeline). Idempotency is handled by the caller."""
@@ -364,6 +372,7 @@ class Emulator:
         self.requests[req.request_id] = req
         self.unsettled.add(req.request_id)
         status = self.status_of(req)
+        self.changed()
         base = self.config.public_base_url
         return {
             "request_id": req.request_id,
@@ -440,6 +449,7 @@ class Emulator:
                 acc.balance += req.cost
         if req.webhook_url and (status != "CANCELED" or self.config.webhook_on_cancel):
             self.webhook_outbox.append({"request": req.request_id, "status": status})
+        self.changed()
 
     def force(self, request_id: str, status: str) -> None:
         """Out-of-band transition (the web UI cancelling, or a test forcing an outcome)."""
