@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import anyio
+import httpx2
 import pytest
 from conftest import server_command, server_env, structured
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from procs import wait_healthy
 
 from clipia_mcp.sandbox import EmulatorServer
@@ -20,9 +24,17 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-def _stdio_entries() -> list[tuple[str, str, dict]]:
+CONFIGS = ("claude_desktop_config.json", "claude_code.mcp.json", "cursor.mcp.json", "vscode.mcp.json")
+#: What the README's install step runs from the clone (the pipx / uv tool variants install the same wheel).
+INSTALL = ["pip", "install", "."]
+#: The README's "Hosted agents use HTTP" command, which the HTTP entries connect to.
+HTTP_COMMAND = ["clipia-mcp", "--transport", "streamable-http", "--host", "127.0.0.1", "--port", "8000"]
+PLACEHOLDER_KEY = "clipia_live_REPLACE_ME"
+
+
+def _entries() -> list[tuple[str, str, dict]]:
     out = []
-    for name in ("claude_desktop_config.json", "claude_code.mcp.json", "cursor.mcp.json", "vscode.mcp.json"):
+    for name in CONFIGS:
         doc = json.loads((EXAMPLES / name).read_text())
         servers = doc.get("mcpServers") or doc["servers"]
         for key, entry in servers.items():
@@ -30,21 +42,66 @@ def _stdio_entries() -> list[tuple[str, str, dict]]:
     return out
 
 
-@pytest.mark.parametrize(("name", "key", "entry"), _stdio_entries(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with clipia-mcp installed by the README's command; returns its bin directory."""
+    venv = tmp_path_factory.mktemp("fresh") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    proc = subprocess.run([str(venv / "bin" / INSTALL[0]), *INSTALL[1:], "--quiet"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return venv / "bin"
+
+
+def _expand(value: str, env: dict[str, str], inputs: dict[str, str]) -> str:
+    """What the client does with its own variables: ``${VAR}`` (Claude Code) and ``${input:id}`` (VS Code)."""
+    value = re.sub(r"\$\{input:([^}]+)\}", lambda m: inputs[m.group(1)], value)
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: env[m.group(1)], value)
+
+
+def test_readme_installs_and_configures_exactly_this() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "pip install ." in readme and " ".join(HTTP_COMMAND) in readme
+    assert "uvx clipia-mcp" not in readme and "pip install clipia-mcp" not in readme  # not on the index yet
+    for name, _, entry in _entries():
+        assert entry.get("command", "clipia-mcp") == "clipia-mcp", name
+
+
+@pytest.mark.parametrize(("name", "key", "entry"), _entries(), ids=lambda v: v if isinstance(v, str) else "")
 @pytest.mark.anyio
-async def test_client_configs_start_the_server(name: str, key: str, entry: dict, tmp_path: Path) -> None:
+async def test_client_configs_work_verbatim_after_the_readme_install(
+        name: str, key: str, entry: dict, installed: Path, emu: EmulatorServer, live_key, tmp_path: Path) -> None:
+    # A machine where the README's install ran; the Clipia API is the emulator (the same base URL setting a
+    # user could give), and the configs' placeholder key is a key it knows.
+    emu.emulator.add_key(PLACEHOLDER_KEY, account=emu.emulator.accounts[live_key.account_id])
+    machine = {"PATH": f"{installed}:/usr/bin:/bin", "HOME": str(tmp_path), "CLIPIA_BASE_URL": emu.base_url,
+               "CLIPIA_API_KEY": live_key.value}  # the user's shell, for ${CLIPIA_API_KEY} in Claude Code's file
+    inputs = {"clipia-key": live_key.value}  # what VS Code prompts for
     if "url" in entry:
-        assert entry["url"] == "http://127.0.0.1:8000/mcp" and entry.get("type", "http") == "http"
+        headers = {k: _expand(v, machine, inputs) for k, v in entry.get("headers", {}).items()}
+        assert entry.get("type", "http") == "http" and headers, f"{name}:{key} sends no credential"
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", 8000)) == 0:
+                pytest.skip("port 8000 is taken on this machine")
+        server_env = {k: v for k, v in machine.items() if k != "CLIPIA_API_KEY"}  # hosted: callers bring keys
+        proc = subprocess.Popen(HTTP_COMMAND, env=server_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            wait_healthy("http://127.0.0.1:8000")
+            client = Client(streamable_http_client(entry["url"], http_client=httpx2.AsyncClient(headers=headers)))
+            await _generate(client)
+        finally:
+            proc.terminate()
+            proc.wait(15)
         return
-    assert entry["command"] == "uvx" and entry["args"][0] == "clipia-mcp"
-    # uvx is not on a test machine: run the same console script with the same arguments.
-    args = [*server_command()[1:], *entry["args"][1:]]
-    if "--sandbox" not in args:
-        args.append("--sandbox")  # the placeholder key would be rejected; the config shape is what we test
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CLIPIA_MCP_JOURNAL": ":memory:"}
-    params = StdioServerParameters(command=server_command()[0], args=args, env=env)
-    with anyio.fail_after(30):
-        async with Client(params) as client:
+    env = {**machine, **{k: _expand(v, machine, inputs) for k, v in entry.get("env", {}).items()}}
+    params = StdioServerParameters(command=entry["command"], args=entry.get("args", []), env=env)
+    await _generate(Client(params))
+
+
+async def _generate(client: Client) -> None:
+    with anyio.fail_after(60):
+        async with client:
             tools = {t.name for t in (await client.list_tools()).tools}
             assert "submit_generation" in tools
             sub = structured(await client.call_tool(
