@@ -73,6 +73,13 @@ class TaskRecord(BaseModel):
     cancelled_at: float | None = None
 
 
+class Forgotten(BaseModel):
+    """What :meth:`Store.forget` removed: the requests (with their intents and tasks) and the file records."""
+
+    request_ids: list[str] = Field(default_factory=list)
+    files: list[SavedFile] = Field(default_factory=list)
+
+
 class SavedFile(BaseModel):
     """An output file downloaded once into the output directory (``--output-dir``)."""
 
@@ -84,3 +91,6 @@ class SavedFile(BaseModel):
     size_bytes: int | None = None
     sha256: str | None = None
     saved_at: float
+
+
+Forgotten.model_rebuild()

@@ -191,6 +191,8 @@ class Settings:
     save_outputs: bool | None = None
     #: Where outputs are saved (None: the user's media folder, :func:`default_output_dir`).
     output_dir: Path | None = None
+    #: Forget finished requests (prompts, results, tasks, file records) after this many days; None keeps them.
+    retention_days: float | None = None
     #: Where durable state lives: a SQLite path (the journal) or a ``postgresql://`` URL.
     store_url: str | None = field(default=None, repr=False)
 
@@ -267,6 +269,9 @@ class Settings:
             store_url=env.get("CLIPIA_MCP_STORE") or None,
             previews=_switch(env, "CLIPIA_MCP_PREVIEWS"),
         )
+        retention = (env.get("CLIPIA_MCP_RETENTION_DAYS") or "").strip().lower()
+        if retention not in ("", "off", "none", "forever"):
+            settings = replace(settings, retention_days=_float(env, "CLIPIA_MCP_RETENTION_DAYS", 0, 0.001, 100_000))
         save, out_dir = _output_dir(env)
         settings = replace(settings, save_outputs=save, output_dir=out_dir)
         for token in settings.tokens:

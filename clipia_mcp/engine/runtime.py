@@ -28,6 +28,8 @@ from clipia_mcp.store.base import Store
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/clipia"
+#: How often the retention period is applied (seconds).
+RETENTION_EVERY = 6 * 3600.0
 
 
 @dataclass
@@ -99,6 +101,8 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
         service.bind(tg)
         if caller is not None:
             tg.start_soon(_recover, service, caller, recover_all_owners)
+        if settings.retention_days is not None:
+            tg.start_soon(_retention, service)
         yield Engine(settings=settings, service=service, caller=caller, providers=providers, clipia_url=base_url,
                      outputs=outputs)
 
@@ -110,6 +114,18 @@ async def _recover(service: QueueService, caller: Caller, all_owners: bool) -> N
             log.info("recovered %d submit(s) interrupted by a previous shutdown", n)
     except Exception:  # noqa: BLE001 - recovery is best effort; the journal keeps the intents
         log.exception("recovery of unfinished requests failed")
+
+
+async def _retention(service: QueueService) -> None:
+    """Apply the retention period at start, then every few hours."""
+    while True:
+        try:
+            n = await service.apply_retention()
+            if n:
+                log.info("retention: forgot %d finished request(s)", n)
+        except Exception:  # noqa: BLE001 - retention is housekeeping; the next round tries again
+            log.exception("applying the retention period failed")
+        await anyio.sleep(RETENTION_EVERY)
 
 
 def shared_caller(caller: Caller, owner: str) -> Caller:

@@ -18,7 +18,7 @@ from anyio.abc import TaskGroup
 from clipia_mcp.core import constants as C
 from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError, NotFoundError, NotTrackedError, SubmitPending
 from clipia_mcp.core.jsonutil import canonical_hash
-from clipia_mcp.core.records import Intent, RequestRecord, TaskRecord
+from clipia_mcp.core.records import Forgotten, Intent, RequestRecord, TaskRecord
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.core.upstream import InputWarning, SubmitResponse
 from clipia_mcp.engine.caller import Caller
@@ -79,8 +79,13 @@ class QueueService:
     # ------------------------------------------------------------------ submit
 
     async def submit(self, caller: Caller, model: str, data: dict[str, Any], *,
-                     webhook_url: str | None = None, idempotency_key: str | None = None) -> Submitted:
+                     webhook_url: str | None = None, idempotency_key: str | None = None,
+                     new_variation: bool = False) -> Submitted:
         """Submit once per logical request: same key (or same input within the window) → same request.
+
+        ``new_variation`` asks for another generation of the same input on purpose: it skips the
+        same-input deduplication (an ``idempotency_key`` still deduplicates its own retries), and later
+        plain repeats of that input deduplicate to the newest variation.
 
         A submit whose outcome is unknown when the call's deadline passes raises :class:`SubmitPending`;
         its intent stays, keeps deduplicating, and is resolved in the background.
@@ -95,12 +100,13 @@ class QueueService:
         lock = self._submit_locks.setdefault(lock_key, anyio.Lock())
         try:
             async with lock:
-                return await self._submit_locked(caller, model, data, hook, digest, idempotency_key)
+                return await self._submit_locked(caller, model, data, hook, digest, idempotency_key, new_variation)
         finally:
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._submit_locks.pop(lock_key, None)
 
-    async def _find_intent(self, caller: Caller, model: str, digest: str, key: str | None) -> Intent | None:
+    async def _find_intent(self, caller: Caller, model: str, digest: str, key: str | None,
+                           new_variation: bool = False) -> Intent | None:
         now = time.time()
         if key is not None:
             intent = await self.store.get_intent(caller.owner, key)
@@ -111,6 +117,8 @@ class QueueService:
             if intent is not None and intent.created_at < now - IDEMPOTENCY_TTL:
                 return None
             return intent
+        if new_variation:
+            return None  # asked for on purpose: the same input may run again
         if self.settings.dedup_window > 0:
             intent = await self.store.recent_same_input(caller.owner, model, digest,
                                                         now - self.settings.dedup_window)
@@ -123,8 +131,8 @@ class QueueService:
         return None
 
     async def _submit_locked(self, caller: Caller, model: str, data: dict[str, Any], hook: str | None,
-                             digest: str, idempotency_key: str | None) -> Submitted:
-        intent = await self._find_intent(caller, model, digest, idempotency_key)
+                             digest: str, idempotency_key: str | None, new_variation: bool = False) -> Submitted:
+        intent = await self._find_intent(caller, model, digest, idempotency_key, new_variation)
         if intent is not None and intent.request_id is not None:
             record = await self.store.get(caller.owner, intent.request_id)
             if record is not None:
@@ -310,6 +318,33 @@ class QueueService:
         if record is None or provider is None or not provider.capabilities.delete:
             raise NotTrackedError(f"No deletable job {request_id} was created by this caller.", request_id=request_id)
         await provider.delete(request_id, delete_input=delete_input)
+
+    async def forget(self, caller: Caller, *, request_id: str | None = None, before: float | None = None,
+                     delete_files: bool = True) -> tuple[Forgotten, int]:
+        """Delete the caller's finished requests from the store (prompts, results, tasks, file records) and,
+        with ``delete_files``, the saved files; returns what went and how many files were deleted."""
+        gone = await self.store.forget(caller.owner, request_id=request_id, before=before)
+        for rid in gone.request_ids:
+            self.tracker.drop(caller.owner, rid)
+        deleted = 0
+        if delete_files:
+            for f in gone.files:
+                try:
+                    await anyio.Path(f.path).unlink()
+                    deleted += 1
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    log.warning("could not delete %s: %s", f.path, exc)
+        return gone, deleted
+
+    async def apply_retention(self) -> int:
+        """Forget every owner's finished requests older than the retention period; returns how many."""
+        days = self.settings.retention_days
+        if days is None:
+            return 0
+        gone = await self.store.forget(None, before=time.time() - days * 86_400)
+        return len(gone.request_ids)
 
     async def list_requests(self, caller: Caller, status: str | None, limit: int) -> list[RequestRecord]:
         """The caller's requests from the store, newest first."""

@@ -254,6 +254,12 @@ class Tracker:
                 except Exception:  # noqa: BLE001 - a broken listener must not stop polling
                     log.exception("change listener failed")
 
+    def drop(self, owner: str, request_id: str) -> None:
+        """Forget a finished request held in memory (``forget``); a running one keeps its loop."""
+        item = self._items.get((owner, request_id))
+        if item is not None and item.record.terminal:
+            del self._items[(owner, request_id)]
+
     def _retire(self, key: tuple[str, str]) -> None:
         """Bound memory: forget the oldest finished requests (the journal still has them)."""
         self._finished.append(key)

@@ -121,6 +121,15 @@ class DeleteView(BaseModel):
     deleted_input_video: bool
 
 
+class ForgetView(BaseModel):
+    """What ``forget`` removed from this server."""
+
+    forgotten: int = Field(description="Finished requests removed (prompt, result, tasks, file records).")
+    request_ids: list[str] = Field(default_factory=list, description="The first 50 of them.")
+    files_deleted: int = 0
+    note: str
+
+
 class ErrorView(BaseModel):
     """The error object of an ``isError`` result (in ``_meta["io.clipia/error"]``)."""
 

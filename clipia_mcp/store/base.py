@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from clipia_mcp.core.records import Intent, RequestRecord, SavedFile, TaskRecord
+from clipia_mcp.core.records import Forgotten, Intent, RequestRecord, SavedFile, TaskRecord
 
 #: Called with (owner, request_id) when another holder of the same store reports a change.
 ChangeHandler = Callable[[str, str], Awaitable[None]]
@@ -79,6 +79,14 @@ class Store(Protocol):
 
     async def files_for(self, owner: str, request_id: str) -> list[SavedFile]:
         """The saved outputs of one request of one owner, in the order they were saved."""
+        ...
+
+    # ---------------------------------------------------------------- privacy
+
+    async def forget(self, owner: str | None, *, request_id: str | None = None,
+                     before: float | None = None) -> Forgotten:
+        """Delete finished requests (one by id, or all created before ``before``; of one owner, or of all when
+        ``owner`` is None) with their intents, tasks and file records; returns what was removed."""
         ...
 
     # ---------------------------------------------------------------- tasks

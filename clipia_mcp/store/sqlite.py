@@ -28,7 +28,7 @@ import anyio
 
 from clipia_mcp.core.errors import StoreError
 from clipia_mcp.core.jsonutil import dumps_canonical
-from clipia_mcp.core.records import GenerationError, Intent, RequestRecord, SavedFile, TaskRecord
+from clipia_mcp.core.records import Forgotten, GenerationError, Intent, RequestRecord, SavedFile, TaskRecord
 from clipia_mcp.store.base import ChangeHandler
 
 T = TypeVar("T")
@@ -268,6 +268,43 @@ class SqliteStore:
             rows = c.execute("SELECT * FROM files WHERE owner=? AND request_id=? ORDER BY saved_at, rowid",
                              (owner, request_id)).fetchall()
             return [SavedFile(**dict(r)) for r in rows]
+
+        return await self._run(op)
+
+    # ---------------------------------------------------------------- privacy
+
+    async def forget(self, owner: str | None, *, request_id: str | None = None,
+                     before: float | None = None) -> Forgotten:
+        def op(c: sqlite3.Connection) -> Forgotten:
+            where: list[str] = ["status IN ('COMPLETED','FAILED','CANCELED')"]
+            args: list[Any] = []
+            if owner is not None:
+                where.append("owner=?")
+                args.append(owner)
+            if request_id is not None:
+                where.append("request_id=?")
+                args.append(request_id)
+            if before is not None:
+                where.append("created_at<?")
+                args.append(before)
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                rows = c.execute("SELECT owner, request_id FROM requests WHERE " + " AND ".join(where),  # noqa: S608
+                                 args).fetchall()
+                pairs = [(r["owner"], r["request_id"]) for r in rows]
+                files: list[SavedFile] = []
+                for o, rid in pairs:
+                    files += [SavedFile(**dict(f)) for f in c.execute(
+                        "SELECT * FROM files WHERE owner=? AND request_id=?", (o, rid)).fetchall()]
+                    c.execute("DELETE FROM files WHERE owner=? AND request_id=?", (o, rid))
+                    c.execute("DELETE FROM tasks WHERE owner=? AND request_id=?", (o, rid))
+                    c.execute("DELETE FROM intents WHERE owner=? AND request_id=?", (o, rid))
+                    c.execute("DELETE FROM requests WHERE owner=? AND request_id=?", (o, rid))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return Forgotten(request_ids=[rid for _, rid in pairs], files=files)
 
         return await self._run(op)
 

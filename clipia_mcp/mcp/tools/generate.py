@@ -29,7 +29,7 @@ from clipia_mcp.mcp.results import request_result, structured, view, wants_previ
 from clipia_mcp.mcp.runtime import Runtime, runtime_of
 from clipia_mcp.mcp.tasks import runs_as_task
 from clipia_mcp.mcp.tools.calling import run_tool
-from clipia_mcp.mcp.tools.params import SUBMIT, ModelInput, ModelSlug
+from clipia_mcp.mcp.tools.params import SUBMIT, ModelInput, ModelSlug, NewVariation
 from clipia_mcp.mcp.views import RequestView
 from clipia_mcp.mcp.waits import plan_wait
 from clipia_mcp.providers.registry import extra_models
@@ -104,12 +104,14 @@ def register(mcp: MCPServer[Any]) -> None:
         options: Annotated[GenerateOptions | None, Field(description="Webhook, idempotency key, wait.")] = None,
         confirm_cost: Annotated[bool, Field(description="Skip the cost confirmation (the user already agreed).")]
         = False,
+        new_variation: NewVariation = False,
     ) -> Annotated[CallToolResult, RequestView]:
         """Generate an image, video or audio file in one call: submit, wait with progress, return the files.
 
         If the generation outlasts the inline wait, the current status comes back with its request_id:
         continue with wait_for_result. Clients with the MCP tasks extension get a task instead.
         Expensive generations (above the server's threshold or the balance) ask the user first.
+        Repeating the same prompt returns the earlier result; pass new_variation=true for another version.
         """
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
@@ -120,7 +122,8 @@ def register(mcp: MCPServer[Any]) -> None:
             data = check.generation_input(input)
             hook = check.webhook_url(opts.webhook_url, allow_loopback=rt.settings.sandbox)
             sub = await rt.service.submit(caller, slug, data, webhook_url=hook,
-                                          idempotency_key=check.idempotency_key(opts.idempotency_key))
+                                          idempotency_key=check.idempotency_key(opts.idempotency_key),
+                                          new_variation=new_variation)
             if not sub.deduplicated:
                 await ctx.notify_resources_changed()
             if runs_as_task(ctx.request_context):

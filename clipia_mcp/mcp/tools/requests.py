@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -10,6 +11,7 @@ from pydantic import Field
 
 from clipia_mcp.core import constants as C
 from clipia_mcp.core import validation as check
+from clipia_mcp.core.errors import InvalidInputError, NotTrackedError
 from clipia_mcp.core.timeutil import iso_seconds
 from clipia_mcp.engine.caller import Caller
 from clipia_mcp.mcp.card import CARD_TOOL_META
@@ -19,15 +21,17 @@ from clipia_mcp.mcp.runtime import Runtime
 from clipia_mcp.mcp.tools.calling import run_tool
 from clipia_mcp.mcp.tools.params import (
     DESTRUCTIVE,
+    LOCAL_DESTRUCTIVE,
     LOCAL_READ,
     READ,
     SUBMIT,
     IncludePreview,
     ModelInput,
     ModelSlug,
+    NewVariation,
     RequestId,
 )
-from clipia_mcp.mcp.views import DeleteView, RequestListView, RequestSummary, RequestView, SubmitView
+from clipia_mcp.mcp.views import DeleteView, ForgetView, RequestListView, RequestSummary, RequestView, SubmitView
 from clipia_mcp.mcp.waits import plan_wait
 from clipia_mcp.providers.registry import extra_models
 
@@ -62,12 +66,14 @@ def register(mcp: MCPServer[Any]) -> None:
         ctx: Context,
         webhook_url: WebhookUrl = None,
         idempotency_key: IdempotencyKey = None,
+        new_variation: NewVariation = False,
     ) -> Annotated[CallToolResult, SubmitView]:
         """Queue an image, video or audio generation on Clipia and return at once with its request_id.
 
         Credits are reserved at submit (see `cost`) and refunded if the generation fails. Generations
         cannot be cancelled. An identical submit (same idempotency_key, or the same model and input
-        within a short window) returns the earlier request instead of paying twice. Next: call
+        within a short window) returns the earlier request instead of paying twice; pass
+        new_variation=true when the user wants another version of the same prompt. Next: call
         wait_for_result(request_id) to wait with progress, or get_status / get_result.
         """
 
@@ -76,7 +82,8 @@ def register(mcp: MCPServer[Any]) -> None:
             data = check.generation_input(input)
             hook = check.webhook_url(webhook_url, allow_loopback=rt.settings.sandbox)
             key = check.idempotency_key(idempotency_key)
-            sub = await rt.service.submit(caller, slug, data, webhook_url=hook, idempotency_key=key)
+            sub = await rt.service.submit(caller, slug, data, webhook_url=hook, idempotency_key=key,
+                                          new_variation=new_variation)
             if not sub.deduplicated:
                 await ctx.notify_resources_changed()
             return structured(submit_view(rt, caller, slug, sub))
@@ -151,6 +158,35 @@ def register(mcp: MCPServer[Any]) -> None:
             rid = check.request_id(request_id)
             await rt.service.delete_job(caller, rid, delete_input_video)
             return structured(DeleteView(request_id=rid, deleted=True, deleted_input_video=delete_input_video))
+
+        return await run_tool(ctx, body)
+
+    @mcp.tool(title="Forget stored requests", annotations=LOCAL_DESTRUCTIVE)
+    async def forget(
+        ctx: Context,
+        request_id: Annotated[str | None, Field(description="Forget this one request.", max_length=100)] = None,
+        older_than_days: Annotated[float | None, Field(description="Forget requests older than this.", ge=0)]
+        = None,
+        everything: Annotated[bool, Field(description="Forget all your finished requests.")] = False,
+        delete_files: Annotated[bool, Field(description="Also delete the files saved locally.")] = True,
+    ) -> Annotated[CallToolResult, ForgetView]:
+        """Delete what this server stored about your finished generations: prompts, results, tasks and
+        saved files. Running generations are kept. Clipia's own account history is not affected."""
+
+        async def body(rt: Runtime, caller: Caller) -> CallToolResult:
+            if sum((request_id is not None, older_than_days is not None, everything)) != 1:
+                raise InvalidInputError("Give exactly one of request_id, older_than_days or everything=true.")
+            rid = check.request_id(request_id) if request_id is not None else None
+            before = time.time() - older_than_days * 86_400 if older_than_days is not None else None
+            gone, deleted = await rt.service.forget(caller, request_id=rid, before=before, delete_files=delete_files)
+            if rid is not None and not gone.request_ids:
+                raise NotTrackedError(f"No finished request {rid} is stored for you (running ones are kept).",
+                                    request_id=rid)
+            if gone.request_ids:
+                await ctx.notify_resources_changed()
+            return structured(ForgetView(
+                forgotten=len(gone.request_ids), request_ids=gone.request_ids[:50], files_deleted=deleted,
+                note="Removed from this server only; Clipia keeps its own account history."))
 
         return await run_tool(ctx, body)
 
