@@ -19,7 +19,7 @@ from clipia_mcp.sandbox import EmulatorServer, Fault
 pytestmark = pytest.mark.anyio
 
 TOOLS = {"submit_generation", "get_status", "get_result", "wait_for_result", "list_models", "get_model",
-         "estimate_cost", "get_balance", "list_requests", "generate", "delete_clip"}
+         "estimate_cost", "get_balance", "list_requests", "generate", "delete_clip", "forget", "spend_summary"}
 
 
 def stdio(env: dict[str, str]) -> StdioServerParameters:
@@ -136,6 +136,7 @@ async def test_resources_list_read_and_templates(emu: EmulatorServer, live_key, 
             "submit_generation", {"model": "nano-banana-2", "input": {"prompt": "a lighthouse"}}))["request_id"]
         await client.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 10})
         listed = (await client.list_resources()).resources
+        listed = [r for r in listed if r.uri != "clipia://spend"]  # the spending summary is listed too
         assert [r.uri for r in listed] == [f"clipia://requests/{rid}"]
         assert listed[0].description == "a lighthouse"
         body = json.loads((await client.read_resource(f"clipia://requests/{rid}")).contents[0].text)

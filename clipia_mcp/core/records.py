@@ -73,6 +73,17 @@ class TaskRecord(BaseModel):
     cancelled_at: float | None = None
 
 
+class SpendRow(BaseModel):
+    """One day and model of an owner's journal: requests, credits charged (COMPLETED) and still reserved."""
+
+    day: str  # YYYY-MM-DD, UTC, by creation time
+    model: str
+    requests: int
+    failed: int = 0
+    credits: int = 0
+    reserved: int = 0
+
+
 class Forgotten(BaseModel):
     """What :meth:`Store.forget` removed: the requests (with their intents and tasks) and the file records."""
 

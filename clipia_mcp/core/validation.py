@@ -11,6 +11,7 @@ import json
 import re
 import uuid
 from collections.abc import Collection
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -137,3 +138,19 @@ def status_filter(value: str | None) -> str | None:
     if upper not in STATUSES:
         raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}.")
     return upper
+
+
+def time_bound(value: str | None, name: str, *, end: bool = False) -> float | None:
+    """A date (``2026-11-24``, UTC; as an end bound it includes that whole day) or an ISO 8601 time, as epoch."""
+    if value is None or not value.strip():
+        return None
+    raw = value.strip()
+    try:
+        if len(raw) == 10:
+            day = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            return (day + timedelta(days=1) if end else day).timestamp()
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(f"{name} must be a date like 2026-11-24 or an ISO 8601 time, got {raw[:40]!r}.") \
+            from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()

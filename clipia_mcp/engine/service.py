@@ -18,7 +18,7 @@ from anyio.abc import TaskGroup
 from clipia_mcp.core import constants as C
 from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError, NotFoundError, NotTrackedError, SubmitPending
 from clipia_mcp.core.jsonutil import canonical_hash
-from clipia_mcp.core.records import Forgotten, Intent, RequestRecord, TaskRecord
+from clipia_mcp.core.records import Forgotten, Intent, RequestRecord, SpendRow, TaskRecord
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.core.upstream import InputWarning, SubmitResponse
 from clipia_mcp.engine.caller import Caller
@@ -346,9 +346,21 @@ class QueueService:
         gone = await self.store.forget(None, before=time.time() - days * 86_400)
         return len(gone.request_ids)
 
-    async def list_requests(self, caller: Caller, status: str | None, limit: int) -> list[RequestRecord]:
-        """The caller's requests from the store, newest first."""
-        return await self.store.list_recent(caller.owner, status=status, limit=limit)
+    async def list_requests(self, caller: Caller, status: str | None, limit: int, *, model: str | None = None,
+                            since: float | None = None, until: float | None = None) -> list[RequestRecord]:
+        """The caller's requests from the store, newest first (optionally one model, a time range)."""
+        return await self.store.list_recent(caller.owner, status=status, limit=limit, model=model, since=since,
+                                            until=until)
+
+    async def spend(self, caller: Caller, since: float, until: float) -> tuple[list[SpendRow], Balance | None]:
+        """The caller's journal per day and model, and the account (None when the API cannot say now)."""
+        rows = await self.store.spend(caller.owner, since, until)
+        try:
+            account = await self.balance(caller)
+        except ClipiaMcpError as exc:
+            log.info("spend summary without the account: %s", exc.code)
+            account = None
+        return rows, account
 
     # ------------------------------------------------------------------ webhooks
 

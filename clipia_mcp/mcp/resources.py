@@ -27,6 +27,7 @@ from clipia_mcp.engine.caller import Caller
 from clipia_mcp.mcp.progress import human_status
 from clipia_mcp.mcp.results import RESOURCE_PREFIX, resource_uri, view
 from clipia_mcp.mcp.runtime import Runtime, runtime_of
+from clipia_mcp.mcp.spend import SPEND_URI, spend_view
 
 log = logging.getLogger(__name__)
 TEMPLATE = RESOURCE_PREFIX + "{request_id}"
@@ -139,3 +140,18 @@ async def list_request_resources(rt: Runtime, caller: Caller, limit: int = 100) 
                  mime_type="application/json")
         for r in await rt.service.list_requests(caller, None, limit)
     ]
+
+
+SPEND_RESOURCE = Resource(uri=SPEND_URI, name="clipia-spend", title="Clipia spending, last 30 days",
+                          description="Credits per day and per model from the journal, with the account's "
+                                      "30-day usage.", mime_type="application/json")
+
+
+async def read_spend(ctx: Context[Any, Any]) -> str:
+    """``clipia://spend``: the caller's last 30 days (a per-caller resource, so read through the server)."""
+    try:
+        rt = runtime_of(ctx)
+        summary = await spend_view(rt, rt.caller_for(ctx))
+    except ClipiaMcpError as exc:
+        raise ResourceNotFoundError(f"No spending summary: {exc.message}") from None
+    return json.dumps(summary.model_dump(mode="json"), separators=(",", ":"))

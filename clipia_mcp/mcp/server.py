@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.apps import client_supports_apps
 from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
@@ -23,7 +24,7 @@ from mcp.types import (
     ListToolsResult,
     PaginatedRequestParams,
 )
-from pydantic import ValidationError
+from pydantic import AnyUrl, ValidationError
 
 from clipia_mcp import __version__
 from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError
@@ -32,6 +33,7 @@ from clipia_mcp.mcp import resources
 from clipia_mcp.mcp.apps import build_apps, is_app_only
 from clipia_mcp.mcp.results import error_result
 from clipia_mcp.mcp.runtime import Runtime, open_runtime
+from clipia_mcp.mcp.spend import SPEND_URI
 from clipia_mcp.mcp.tasks import TasksExtension, mcp_name_guard
 from clipia_mcp.mcp.tools import register_all
 
@@ -108,7 +110,15 @@ class ClipiaMCPServer(MCPServer[Runtime]):
             caller = rt.caller_for(context)
         except ClipiaMcpError:  # no caller, no per-caller resources
             return ListResourcesResult(resources=base)
-        return ListResourcesResult(resources=[*base, *await resources.list_request_resources(rt, caller)])
+        return ListResourcesResult(resources=[*base, resources.SPEND_RESOURCE,
+                                              *await resources.list_request_resources(rt, caller)])
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[Runtime, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        if str(uri) == SPEND_URI and context is not None:  # per caller: needs the request's context
+            return [ReadResourceContents(content=await resources.read_spend(context), mime_type="application/json")]
+        return await super().read_resource(uri, context)
 
 
 class RuntimeHolder:

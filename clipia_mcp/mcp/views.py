@@ -121,6 +121,35 @@ class DeleteView(BaseModel):
     deleted_input_video: bool
 
 
+class SpendDay(BaseModel):
+    day: str = Field(description="UTC date (by when the request was created).")
+    requests: int
+    credits: int = Field(description="Credits charged (completed requests).")
+
+
+class SpendModel(BaseModel):
+    model: str
+    requests: int
+    failed: int
+    credits: int
+
+
+class SpendView(BaseModel):
+    """Spending from this server's journal, per day and per model, beside the account's own 30-day usage."""
+
+    since: str
+    until: str
+    requests: int
+    credits: int = Field(description="Credits charged for completed requests in the range.")
+    reserved: int = Field(description="Credits reserved by requests still running.")
+    by_day: list[SpendDay]
+    by_model: list[SpendModel]
+    balance: int | None = None
+    usage_30d_requests: int | None = Field(default=None, description="The account's own count (all clients).")
+    usage_30d_credits_spent: int | None = None
+    test_key: bool | None = Field(default=None, description="True on a test key or the sandbox: nothing is charged.")
+
+
 class ForgetView(BaseModel):
     """What ``forget`` removed from this server."""
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from clipia_mcp.core.records import Forgotten, Intent, RequestRecord, SavedFile, TaskRecord
+from clipia_mcp.core.records import Forgotten, Intent, RequestRecord, SavedFile, SpendRow, TaskRecord
 
 #: Called with (owner, request_id) when another holder of the same store reports a change.
 ChangeHandler = Callable[[str, str], Awaitable[None]]
@@ -63,8 +63,13 @@ class Store(Protocol):
         """One request of one owner."""
         ...
 
-    async def list_recent(self, owner: str, *, status: str | None = None, limit: int = 20) -> list[RequestRecord]:
-        """An owner's requests, newest first."""
+    async def list_recent(self, owner: str, *, status: str | None = None, limit: int = 20, model: str | None = None,
+                          since: float | None = None, until: float | None = None) -> list[RequestRecord]:
+        """An owner's requests, newest first; optionally one status, one model, created in [since, until)."""
+        ...
+
+    async def spend(self, owner: str, since: float, until: float) -> list[SpendRow]:
+        """Per UTC day (of creation) and model: requests, failed, credits charged and reserved, in [since, until)."""
         ...
 
     async def unfinished(self, owner: str | None = None) -> list[RequestRecord]:

@@ -28,7 +28,7 @@ import anyio
 
 from clipia_mcp.core.errors import StoreError
 from clipia_mcp.core.jsonutil import dumps_canonical
-from clipia_mcp.core.records import Forgotten, GenerationError, Intent, RequestRecord, SavedFile, TaskRecord
+from clipia_mcp.core.records import Forgotten, GenerationError, Intent, RequestRecord, SavedFile, SpendRow, TaskRecord
 from clipia_mcp.store.base import ChangeHandler
 
 T = TypeVar("T")
@@ -233,14 +233,32 @@ class SqliteStore:
 
         return await self._run(op)
 
-    async def list_recent(self, owner: str, *, status: str | None = None, limit: int = 20) -> list[RequestRecord]:
+    async def list_recent(self, owner: str, *, status: str | None = None, limit: int = 20, model: str | None = None,
+                          since: float | None = None, until: float | None = None) -> list[RequestRecord]:
         def op(c: sqlite3.Connection) -> list[RequestRecord]:
-            sql, args = "SELECT * FROM requests WHERE owner=?", [owner]
-            if status:
-                sql += " AND status=?"
-                args.append(status)
+            sql = "SELECT * FROM requests WHERE owner=?"
+            args: list[Any] = [owner]
+            for clause, value in (("status=?", status), ("model=?", model), ("created_at>=?", since),
+                                  ("created_at<?", until)):
+                if value is not None:
+                    sql += f" AND {clause}"
+                    args.append(value)
             rows = c.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*args, limit)).fetchall()
             return [_record(r) for r in rows]
+
+        return await self._run(op)
+
+    async def spend(self, owner: str, since: float, until: float) -> list[SpendRow]:
+        def op(c: sqlite3.Connection) -> list[SpendRow]:
+            rows = c.execute(
+                "SELECT strftime('%Y-%m-%d', created_at, 'unixepoch') AS day, COALESCE(model, 'unknown') AS model, "
+                "COUNT(*) AS requests, SUM(status IN ('FAILED','CANCELED')) AS failed, "
+                "SUM(CASE WHEN status='COMPLETED' THEN COALESCE(cost, 0) ELSE 0 END) AS credits, "
+                "SUM(CASE WHEN status IN ('IN_QUEUE','IN_PROGRESS') THEN COALESCE(cost, 0) ELSE 0 END) AS reserved "
+                "FROM requests WHERE owner=? AND created_at>=? AND created_at<? "
+                "GROUP BY day, model ORDER BY day, model",
+                (owner, since, until)).fetchall()
+            return [SpendRow(**dict(r)) for r in rows]
 
         return await self._run(op)
 

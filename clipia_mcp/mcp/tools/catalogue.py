@@ -10,13 +10,14 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from clipia_mcp.core import validation as check
-from clipia_mcp.core.errors import ClipiaMcpError
+from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError
 from clipia_mcp.engine.caller import Caller
 from clipia_mcp.mcp.results import structured
 from clipia_mcp.mcp.runtime import Runtime
+from clipia_mcp.mcp.spend import spend_view
 from clipia_mcp.mcp.tools.calling import run_tool
 from clipia_mcp.mcp.tools.params import READ, ModelInput, ModelSlug
-from clipia_mcp.mcp.views import BalanceView, EstimateView, ModelDetail, ModelList, ModelSummary
+from clipia_mcp.mcp.views import BalanceView, EstimateView, ModelDetail, ModelList, ModelSummary, SpendView
 from clipia_mcp.providers.registry import extra_models
 
 log = logging.getLogger(__name__)
@@ -127,5 +128,24 @@ def register(mcp: MCPServer[Any]) -> None:
             return structured(BalanceView(account_id=b.account_id, credits=b.credits,
                                           usage_30d_requests=b.requests_30d,
                                           usage_30d_credits_spent=b.credits_spent_30d, sandbox=caller.sandbox))
+
+        return await run_tool(ctx, body)
+
+    @mcp.tool(title="Spending summary", annotations=READ)
+    async def spend_summary(
+        ctx: Context,
+        since: Annotated[str | None, Field(description="From this date (UTC, e.g. 2026-11-01) or ISO time; "
+                                                       "default 30 days ago.", max_length=40)] = None,
+        until: Annotated[str | None, Field(description="To the end of this date, or this ISO time; default now.",
+                                           max_length=40)] = None,
+    ) -> Annotated[CallToolResult, SpendView]:
+        """Credits spent per day and per model (from this server's journal), plus the balance and the
+        account's own 30-day usage. Also readable as the resource clipia://spend."""
+
+        async def body(rt: Runtime, caller: Caller) -> CallToolResult:
+            start, end = check.time_bound(since, "since"), check.time_bound(until, "until", end=True)
+            if start is not None and end is not None and start >= end:
+                raise InvalidInputError("since must be before until.")
+            return structured(await spend_view(rt, caller, start, end))
 
         return await run_tool(ctx, body)

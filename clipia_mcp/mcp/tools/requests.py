@@ -199,13 +199,21 @@ def register(mcp: MCPServer[Any]) -> None:
         ] = None,
         limit: Annotated[int, Field(description=f"How many, newest first (at most {C.MAX_LIST_LIMIT}).", ge=1)]
         = 20,
+        model: Annotated[str | None, Field(description="Only this model slug.", max_length=C.MAX_MODEL_SLUG_CHARS)]
+        = None,
+        since: Annotated[str | None, Field(description="Created on/after: 2026-11-01 (UTC) or an ISO time.",
+                                           max_length=40)] = None,
+        until: Annotated[str | None, Field(description="Created before the end of this date, or this ISO time.",
+                                           max_length=40)] = None,
     ) -> Annotated[CallToolResult, RequestListView]:
         """Requests this server submitted or looked up for you, newest first, from its durable journal
-        (kept across restarts). Use it to find "my last video" again."""
+        (kept across restarts). Use it to find "my last video" or "yesterday's images" again."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
-            records = await rt.service.list_requests(caller, check.status_filter(status),
-                                                     min(limit, C.MAX_LIST_LIMIT))
+            records = await rt.service.list_requests(
+                caller, check.status_filter(status), min(limit, C.MAX_LIST_LIMIT),
+                model=check.model_slug(model, extra_models()) if model else None,
+                since=check.time_bound(since, "since"), until=check.time_bound(until, "until", end=True))
             items = []
             for r in records:
                 prompt = (r.input or {}).get("prompt")
