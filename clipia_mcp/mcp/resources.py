@@ -124,7 +124,9 @@ def register(mcp: MCPServer[Any], legacy: LegacySubscriptions) -> None:
             record = await rt.service.result(caller, rid)
         except ClipiaMcpError as exc:
             raise ResourceNotFoundError(f"Unknown request {request_id[:64]!r}: {exc.message}") from None
-        return json.dumps(view(record, is_test=caller.sandbox).model_dump(mode="json"), separators=(",", ":"))
+        saved = await rt.engine.outputs.saved(record)
+        return json.dumps(view(record, is_test=caller.sandbox, saved=saved).model_dump(mode="json"),
+                          separators=(",", ":"))
 
     lowlevel = mcp._lowlevel_server  # noqa: SLF001 - the documented way to add a raw handler
     lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, legacy.subscribe)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -67,6 +68,8 @@ async def test_finished_outputs_are_saved_once_and_survive_a_restart(
         again = structured(await client.call_tool("get_result", {"request_id": rid}))
         assert [m["local_path"] for m in again["media"]] == [m["local_path"] for m in media]
         assert [Path(m["local_path"]).stat().st_mtime_ns for m in media] == mtimes  # not downloaded twice
+        body = json.loads((await client.read_resource(f"clipia://requests/{rid}")).contents[0].text)
+        assert [m["local_path"] for m in body["media"]] == [m["local_path"] for m in media]
     assert sorted(p.name for p in (tmp_path / "media").iterdir()) == sorted(Path(m["local_path"]).name for m in media)
 
     # A new process with saving off still knows where the files are (the journal recorded them).
