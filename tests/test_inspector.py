@@ -43,6 +43,6 @@ def test_inspector_streamable_http_both_eras(emu: EmulatorServer, live_key, tmp_
     with http_server("streamable-http", server_env(emu, live_key, tmp_path)) as sp:
         for era in ("legacy", "modern"):
             tools = inspector(sp.url, "--protocol-era", era, "--method", "tools/list")
-            assert len(tools["result"]["tools"]) == 11
+            assert len(tools["result"]["tools"]) == 13  # app-only card_refresh is left out without MCP Apps
             res = inspector(sp.url, "--protocol-era", era, "--method", "tools/call", "--tool-name", "get_balance")
             assert res["result"]["structuredContent"]["credits"] == 1000
