@@ -24,6 +24,7 @@ from mcp.types import (
     PaginatedRequestParams,
     ServerCapabilities,
 )
+from mcp_types import SubscriptionsListenRequestParams
 from pydantic import ValidationError
 
 from clipia_mcp import __version__
@@ -32,7 +33,7 @@ from clipia_mcp.core.settings import Settings
 from clipia_mcp.mcp import logs, prompts, resources
 from clipia_mcp.mcp.results import error_result
 from clipia_mcp.mcp.runtime import Runtime, open_runtime
-from clipia_mcp.mcp.tasks import TasksExtension, mcp_name_guard
+from clipia_mcp.mcp.tasks import TaskListenHandler, TasksExtension, mcp_name_guard, task_listen_guard
 from clipia_mcp.mcp.tools import register_all
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,7 @@ def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
     legacy = resources.LegacySubscriptions()
     holder = RuntimeHolder(settings, resources.Notifier(bus, legacy))
     forwarding = logs.LogForwarding()
+    tasks = TasksExtension(lambda: holder.runtime, bus)
     mcp = ClipiaMCPServer(
         "clipia-mcp",
         title="Clipia generation queue",
@@ -190,12 +192,14 @@ def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
         version=__version__,
         lifespan=holder.lifespan,
         subscriptions=bus,
-        extensions=[TasksExtension(lambda: holder.runtime)],
-        middleware=[mcp_name_guard, resources.listen_guard, forwarding.middleware],
+        extensions=[tasks],
+        middleware=[mcp_name_guard, resources.listen_guard, task_listen_guard, forwarding.middleware],
         **auth,
     )
     mcp.runtime_holder = holder
     _truthful_list_changed(mcp)
+    mcp._lowlevel_server.add_request_handler(  # noqa: SLF001 - tasks extend the SDK's listen handler
+        "subscriptions/listen", SubscriptionsListenRequestParams, TaskListenHandler(bus, tasks))
     register_all(mcp)
     resources.register(mcp, legacy)
     prompts.register(mcp)
