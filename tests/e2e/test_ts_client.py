@@ -28,7 +28,7 @@ from clipia_mcp.sandbox.state import Key
 
 TRANSPORTS = ["stdio", "http", "sse"]
 TOOLS = {"submit_generation", "get_status", "get_result", "wait_for_result", "delete_clip", "list_requests",
-         "list_models", "get_model", "estimate_cost", "get_balance", "generate"}
+         "list_models", "get_model", "estimate_cost", "get_balance", "generate", "forget", "spend_summary"}
 #: Codes no outside client can provoke against a healthy server: each is pinned by a test in its layer.
 NOT_REACHABLE_FROM_OUTSIDE = {
     "journal_error",  # a broken journal file/database (tests of the store layer)

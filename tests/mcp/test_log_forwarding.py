@@ -22,6 +22,7 @@ async def test_forwarded_lines_are_redacted_and_filtered() -> None:
     logger = logging.getLogger("clipia_mcp.test_forwarding")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+    logger.propagate = False  # a server built earlier in this process put the same handler on "clipia_mcp"
     send, receive = anyio.create_memory_object_stream[dict](10)
     sink = logs._Sink(logs.LEVELS.index("info"), send, threading.get_ident(), anyio.lowlevel.current_token())
     token = logs._SINK.set(sink)
@@ -32,6 +33,7 @@ async def test_forwarded_lines_are_redacted_and_filtered() -> None:
     finally:
         logs._SINK.reset(token)
         logger.removeHandler(handler)
+        logger.propagate = True
     logger.info("outside any request: not forwarded")
     send.close()
     got = [item async for item in receive]
