@@ -275,6 +275,21 @@ class SqliteStore:
     async def release_lease(self, name: str, holder: str) -> None:
         await self._run(lambda c: c.execute("DELETE FROM leases WHERE name=? AND holder=?", (name, holder)))
 
+    async def heartbeat(self, holder: str, ttl: float) -> int:
+        def op(c: sqlite3.Connection) -> int:
+            now = time.time()
+            c.execute("INSERT INTO leases VALUES (?,?,?) ON CONFLICT(name) DO UPDATE SET holder=excluded.holder, "
+                      "expires_at=excluded.expires_at", (f"replica:{holder}", holder, now + ttl))
+            row = c.execute("SELECT count(*) FROM leases WHERE name LIKE 'replica:%' AND expires_at>=?",
+                            (now,)).fetchone()
+            return max(1, int(row[0]))
+
+        return await self._run(op)
+
+    async def ping(self) -> None:
+        """One round trip (readiness)."""
+        await self._run(lambda c: c.execute("SELECT 1").fetchone())
+
     async def publish(self, owner: str, request_id: str) -> None:
         """In-process only: a SQLite store has no other processes to tell."""
 
