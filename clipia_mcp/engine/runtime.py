@@ -42,6 +42,11 @@ class Engine:
     clipia_url: str
 
 
+def is_shared(settings: Settings) -> bool:
+    """Whether other processes may share this process's store (replicas on PostgreSQL)."""
+    return bool(settings.store_url and settings.store_url.startswith(("postgresql://", "postgres://")))
+
+
 @contextlib.asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[Store]:
     """The store ``settings`` ask for, open: PostgreSQL for a ``postgresql://`` URL, else SQLite."""
@@ -87,7 +92,7 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
                 providers[spec.name] = provider
         store = await stack.enter_async_context(open_store(settings))
         tracker = Tracker(store, min_interval=settings.poll_min_interval, max_interval=settings.poll_max_interval,
-                          budget_rpm=settings.poll_budget_rpm)
+                          budget_rpm=settings.poll_budget_rpm, shared=is_shared(settings))
         webhook = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}" \
             if settings.public_url and settings.webhook_secret else None
         service = QueueService(settings, store, tracker, webhook_url=webhook)

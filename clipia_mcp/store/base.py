@@ -63,6 +63,10 @@ class Store(Protocol):
         """One request of one owner."""
         ...
 
+    async def find(self, request_id: str) -> list[RequestRecord]:
+        """Every owner's copy of a request (a webhook delivery names only the request id)."""
+        ...
+
     async def list_recent(self, owner: str, *, status: str | None = None, limit: int = 20) -> list[RequestRecord]:
         """An owner's requests, newest first."""
         ...

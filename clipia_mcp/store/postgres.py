@@ -311,6 +311,10 @@ class PostgresStore:
         row = await self._fetchone("SELECT * FROM requests WHERE owner=%s AND request_id=%s", (owner, request_id))
         return _record(row) if row else None
 
+    async def find(self, request_id: str) -> list[RequestRecord]:
+        return [_record(r) for r in await self._fetchall("SELECT * FROM requests WHERE request_id=%s",
+                                                         (request_id,))]
+
     async def list_recent(self, owner: str, *, status: str | None = None, limit: int = 20) -> list[RequestRecord]:
         query, args = "SELECT * FROM requests WHERE owner=%s", [owner]
         if status:

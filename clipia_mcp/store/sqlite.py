@@ -219,6 +219,12 @@ class SqliteStore:
 
         return await self._run(op)
 
+    async def find(self, request_id: str) -> list[RequestRecord]:
+        def op(c: sqlite3.Connection) -> list[RequestRecord]:
+            return [_record(r) for r in c.execute("SELECT * FROM requests WHERE request_id=?", (request_id,))]
+
+        return await self._run(op)
+
     async def list_recent(self, owner: str, *, status: str | None = None, limit: int = 20) -> list[RequestRecord]:
         def op(c: sqlite3.Connection) -> list[RequestRecord]:
             sql, args = "SELECT * FROM requests WHERE owner=?", [owner]

@@ -101,7 +101,10 @@ async def test_upsert_keeps_stored_fields_and_lists(store: Store) -> None:
     assert [r.request_id for r in await store.list_recent("o1", status="FAILED")] == ["r2"]
     assert [r.request_id for r in await store.list_recent("o1", limit=1)] == ["r3"]
     assert [r.request_id for r in await store.unfinished("o1")] == ["r3"]
-    assert {r.request_id for r in await store.unfinished()} == {"r3", "r4"}
+    await store.upsert(record("r3", owner="o2"))
+    assert sorted(r.owner for r in await store.find("r3")) == ["o1", "o2"]
+    assert await store.find("nope") == []
+    assert [(r.owner, r.request_id) for r in await store.unfinished()] == [("o1", "r3"), ("o2", "r4"), ("o2", "r3")]
 
 
 async def test_tasks(store: Store) -> None:
