@@ -92,7 +92,8 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
                 providers[spec.name] = provider
         store = await stack.enter_async_context(open_store(settings))
         tracker = Tracker(store, min_interval=settings.poll_min_interval, max_interval=settings.poll_max_interval,
-                          budget_rpm=settings.poll_budget_rpm, shared=is_shared(settings))
+                          budget_rpm=settings.poll_budget_rpm, shared=is_shared(settings),
+                          lease_ttl=settings.lease_ttl)
         webhook = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}" \
             if settings.public_url and settings.webhook_secret else None
         service = QueueService(settings, store, tracker, webhook_url=webhook)

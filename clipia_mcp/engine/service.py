@@ -329,6 +329,15 @@ class QueueService:
         item = await self.tracked(caller, request_id)
         return await self.tracker.wait(item, timeout, on_update, heartbeat)
 
+    def stats(self) -> dict[str, float]:
+        """Gauges for monitoring: queue depth and waiters of this process, live replicas."""
+        return {"queue_depth": self.tracker.queue_depth(), "waiters": self.tracker.waiting,
+                "replicas": self.tracker.replicas}
+
+    async def ping_store(self) -> None:
+        """One round trip to the store (readiness); raises StoreError when it is unreachable."""
+        await self.store.ping()
+
     def poll_interval(self, record: RequestRecord) -> float:
         """Seconds until this request's next poll (tasks tell clients to come back then)."""
         return self.tracker.interval(record)

@@ -9,7 +9,7 @@ A failing poll never poisons a request or the process: the loop records the erro
 it), stops, and the next call on the request starts it again.
 
 Replicas on a shared store (``shared=True``, PostgreSQL): a poll needs the request's lease
-(``poll:<owner>:<id>``, renewed by each poll, lost within :data:`LEASE_TTL` when its holder dies),
+(``poll:<owner>:<id>``, renewed by each poll, lost within ``lease_ttl`` (≤ 10 s) when its holder dies),
 so one replica polls while the others re-read the store; every stored change is published, and a
 change published by another replica is re-read and applied here (:meth:`Tracker.on_remote_change`),
 waking this replica's waiters and listeners. The poll budget is split by the live replica count.
@@ -38,8 +38,6 @@ from clipia_mcp.store.base import Store
 log = logging.getLogger(__name__)
 
 ChangeListener = Callable[[RequestRecord], Awaitable[None]]
-#: Seconds a poll lease lasts unless renewed: a replica that dies stops polling within this.
-LEASE_TTL = 8.0
 #: Seconds between a replica's heartbeats (which also size its share of the poll budget).
 REPLICA_HEARTBEAT = 3.0
 UpdateCallback = Callable[[RequestRecord, bool], Awaitable[None]]
@@ -69,12 +67,15 @@ class Tracker:
 
     def __init__(self, store: Store, *, min_interval: float = C.POLL_MIN_INTERVAL,
                  max_interval: float = C.POLL_MAX_INTERVAL, budget_rpm: int = C.POLL_BUDGET_RPM,
-                 shared: bool = False) -> None:
+                 shared: bool = False, lease_ttl: float = C.LEASE_TTL) -> None:
         self.store = store
         #: Other processes share the store: poll under leases, publish changes, split the budget.
         self.shared = shared
         self.replica_id = uuid.uuid4().hex
+        self.lease_ttl = lease_ttl
         self.replicas = 1
+        #: Calls blocked in :meth:`wait` right now.
+        self.waiting = 0
         self.min_interval = min_interval
         self.max_interval = max_interval
         self.budget_rpm = budget_rpm
@@ -130,7 +131,7 @@ class Tracker:
         """Whether this replica may poll ``item`` now (always, unless the store is shared)."""
         if not self.shared:
             return True
-        item.standby = not await self.store.acquire_lease(_lease(item), self.replica_id, LEASE_TTL)
+        item.standby = not await self.store.acquire_lease(_lease(item), self.replica_id, self.lease_ttl)
         return not item.standby
 
     def add_listener(self, listener: ChangeListener) -> None:
@@ -364,6 +365,18 @@ class Tracker:
 
         A poll error recorded by an earlier loop is retried here (a fresh loop), not replayed.
         """
+        self.waiting += 1
+        try:
+            return await self._wait(item, timeout, on_update, heartbeat)
+        finally:
+            self.waiting -= 1
+
+    def queue_depth(self) -> int:
+        """Requests this process tracks that are not done yet."""
+        return sum(1 for item in self._items.values() if not item.record.settled)
+
+    async def _wait(self, item: Tracked, timeout: float, on_update: UpdateCallback | None,
+                    heartbeat: float) -> RequestRecord:
         self.ensure_loop(item, retry_failed=True)
         deadline = time.monotonic() + timeout
         if on_update is not None:

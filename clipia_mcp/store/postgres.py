@@ -33,6 +33,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from clipia_mcp.core import metrics
 from clipia_mcp.core.errors import StoreError
 from clipia_mcp.core.records import GenerationError, Intent, RequestRecord, TaskRecord
 from clipia_mcp.core.redaction import redact, register_secret
@@ -152,8 +153,6 @@ class PostgresStore:
         self._listening = anyio.Event()
         #: Identifies this store's notifications so it can ignore its own.
         self.sender = uuid.uuid4().hex[:16]
-        self.latency_total = 0.0
-        self.latency_count = 0
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._safe!r})"
@@ -226,8 +225,7 @@ class PostgresStore:
             raise StoreError(f"The store at {self._safe} is unreachable (no connection within "
                              f"{self._connect_timeout:g} s).") from None
         finally:
-            self.latency_total += time.monotonic() - started
-            self.latency_count += 1
+            metrics.observe("clipia_mcp_store_seconds", time.monotonic() - started, backend="postgresql")
 
     async def _fetchone(self, query: str, args: Sequence[Any] = ()) -> DictRow | None:
         async def op(c: AsyncConnection[DictRow]) -> DictRow | None:

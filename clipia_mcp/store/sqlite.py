@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from clipia_mcp.core import metrics
 from clipia_mcp.core.errors import StoreError
 from clipia_mcp.core.jsonutil import dumps_canonical
 from clipia_mcp.core.records import GenerationError, Intent, RequestRecord, TaskRecord
@@ -143,7 +144,11 @@ class SqliteStore:
                 except sqlite3.Error as exc:
                     raise StoreError(f"The journal at {self.describe()} failed: {_reason(exc)}") from None
 
-        return await anyio.to_thread.run_sync(locked)
+        started = time.monotonic()
+        try:
+            return await anyio.to_thread.run_sync(locked)
+        finally:
+            metrics.observe("clipia_mcp_store_seconds", time.monotonic() - started, backend="sqlite")
 
     # ---------------------------------------------------------------- intents
 
