@@ -255,9 +255,13 @@ class QueueService:
         """
         recovered = 0
         owner = None if all_owners else caller.owner
+        # Replicas: an intent younger than a call's deadline may still be in flight on another replica.
+        settled_before = time.time() - (self.settings.call_deadline + 5.0) if self.tracker.shared else None
         for intent in await self.store.pending_intents(time.time() - IDEMPOTENCY_TTL, owner):
             if not caller.provider_for(intent.model).capabilities.idempotency_keys:
                 continue  # no idempotency keys: replaying could create a second job
+            if settled_before is not None and intent.created_at > settled_before:
+                continue  # its submitter may still link it; a repeat of the submit replays it under the lease
             tenant = caller if intent.owner == caller.owner else _as_owner(caller, intent.owner)
             if await self._replay(tenant, intent):
                 recovered += 1
