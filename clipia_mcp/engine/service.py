@@ -374,6 +374,8 @@ class QueueService:
             record = record_from_delivery(item.record, payload)
             if record is not None:
                 await self.tracker.apply(item, record)
+                if record.output is not None and self._tg is not None:
+                    self._tg.start_soon(self.tracker.confirm, item)  # the signed payload serves now; the API confirms
         if items or not self.tracker.shared:
             return bool(items)
         # Replicas: another replica tracks it. Store the state and tell them; they wake their waiters

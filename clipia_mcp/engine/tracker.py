@@ -113,11 +113,10 @@ class Tracker:
         """Adopt the stored state of ``item`` if it moved on (no upstream call, nothing re-published)."""
         record = await self.store.get(item.record.owner, item.record.request_id)
         old = item.record
-        if record is None or (old.terminal and not (record.terminal and old.output is None
-                                                    and record.output is not None)):
-            return
-        if (old.status, old.queue_position, old.progress, old.output is None) == (
-                record.status, record.queue_position, record.progress, record.output is None):
+        if record is None or (old.terminal and not record.terminal):
+            return  # a terminal state never goes back
+        if (old.status, old.queue_position, old.progress, old.output, old.error) == (
+                record.status, record.queue_position, record.progress, record.output, record.error):
             return
         item.record = record
         self._changed(item, old)
@@ -356,6 +355,19 @@ class Tracker:
             await self._update(item, record)
             item.wake.set()
             self.ensure_loop(item)  # terminal without output: the loop fetches the result
+
+    async def confirm(self, item: Tracked) -> None:
+        """One result fetch after an out-of-band terminal state (a webhook): the API's answer is the record."""
+        try:
+            async with item.poll_lock:
+                item.budget.take()
+                result = await item.client.result(item.record.request_id)
+        except ClipiaMcpError as exc:
+            log.info("confirming fetch of %s failed: %s", item.record.request_id, exc.code)
+            return
+        if result.pending or result.status != item.record.status or result.output == item.record.output:
+            return
+        await self._update(item, item.record.model_copy(update={"output": result.output, "error": result.error}))
 
     # ------------------------------------------------------------------ waiting
 
