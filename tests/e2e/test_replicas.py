@@ -14,7 +14,7 @@ from cluster import cluster
 from conftest import balance_of, server_env, structured
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from pgserver import free_port, pg_dsn, pg_server  # noqa: F401 - fixtures
+from pgserver import PgServer, free_port, pg_dsn, pg_server  # noqa: F401 - fixtures
 
 from clipia_mcp.sandbox import EmulatorServer
 from clipia_mcp.sandbox.state import Key
@@ -165,3 +165,75 @@ async def test_session_clients_through_sticky_nginx(emu: EmulatorServer, live_ke
                     tg.start_soon(session, i)
         served = [c.metric(r, "clipia_mcp_tool_calls_total") for r in c.replicas]
         assert sum(1 for s in served if s > 0) >= 2, served  # sessions spread, each stays on its replica
+
+
+async def _wait_all(url: str, rids: list[str], per_request: int) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+
+    async def waiter(rid: str, i: int) -> None:
+        async with client_from(url, f"127.0.1.{i % 250 + 2}", "auto") as client:
+            for _ in range(20):  # a call cut by a store restart is called again, as an agent would
+                res = await client.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 20})
+                if not res.is_error and structured(res)["status"] == "COMPLETED":
+                    results.append(structured(res))
+                    return
+            raise AssertionError(f"{rid} never completed")
+
+    async with anyio.create_task_group() as tg:
+        for rid in rids:
+            for i in range(per_request):
+                tg.start_soon(waiter, rid, i)
+    return results
+
+
+async def _submit_videos(url: str, n: int, tag: str) -> list[str]:
+    async with Client(url) as client:
+        return [structured(await client.call_tool(
+            "submit_generation", {"model": "seedance-2-fast-t2v", "input": {"prompt": f"{tag} {i}"}}))["request_id"]
+            for i in range(n)]
+
+
+async def test_many_waiters_on_three_replicas_poll_no_more_than_one_process(
+        emu: EmulatorServer, live_key: Key, tmp_path: Path, pg_server: PgServer) -> None:  # noqa: F811
+    """Waiters spread over 3 replicas share one poller per request: upstream calls per generation stay put."""
+    emu.emulator.config.time_scale = 0.05
+    per_gen: dict[int, float] = {}
+    for n in (1, 3):
+        with cluster(n, replica_env(emu, live_key, tmp_path / f"n{n}", CLIPIA_MCP_POLL_MIN="0.1",
+                                    CLIPIA_MCP_POLL_MAX="0.3"),
+                     pg_server.new_database(), tmp_path / f"n{n}", sticky=False) as c:
+            rids = await _submit_videos(c.url, 3, f"waiters {n}")
+            before = sum(emu.emulator.calls.values())
+            with anyio.fail_after(90):
+                results = await _wait_all(c.url, rids, 20)
+            assert len(results) == 60
+            per_gen[n] = (sum(emu.emulator.calls.values()) - before) / len(rids)
+            if n == 3:
+                waited = [c.metric(r, "clipia_mcp_tool_calls_total") for r in c.replicas]
+                assert sum(1 for w in waited if w > 0) == 3, waited
+    # Same renders, same schedule: three replicas must not multiply the polling (timing noise allowed).
+    assert per_gen[3] <= per_gen[1] * 1.5 + 2, per_gen
+
+
+async def test_postgres_restart_mid_wait_loses_nothing(emu: EmulatorServer, live_key: Key, tmp_path: Path,
+                                                       pg_server: PgServer) -> None:  # noqa: F811
+    emu.emulator.config.time_scale = 0.1
+    start = balance_of(emu, live_key)
+    dsn = pg_server.new_database()
+    with cluster(3, replica_env(emu, live_key, tmp_path), dsn, tmp_path, sticky=False) as c:
+        rids = await _submit_videos(c.url, 3, "restart")
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                results: list[list[dict[str, Any]]] = []
+
+                async def waits() -> None:
+                    results.append(await _wait_all(c.url, rids, 2))
+
+                tg.start_soon(waits)
+                await anyio.to_thread.run_sync(pg_server.restart)
+        assert len(results[0]) == 6
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT request_id, status FROM requests ORDER BY request_id").fetchall()
+    assert rows == sorted((rid, "COMPLETED") for rid in rids)
+    assert sorted(submits_of(emu, live_key)) == sorted(rids)
+    assert balance_of(emu, live_key) == start - sum(emu.emulator.requests[r].cost for r in rids)
