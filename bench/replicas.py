@@ -2,8 +2,10 @@
 
 For each replica count: C concurrent stateless MCP clients (through nginx, round-robin) loop submit + wait for
 a fixed time against the emulator (its own process). Reports generations/s, upstream calls per generation
-(every call the emulator saw), wake-up latency (emulator's completion → the client's wait returns) p50/p99,
-and each replica's RSS at the end. Needs PostgreSQL (initdb/pg_ctl) and nginx installed.
+(every call the emulator saw), wake-up latency (emulator's completion → the client's wait returns: includes
+the poll schedule and the shared poll budget) p50/p99, store-to-client latency (the poller's write of the
+terminal state → the waiting client, often on another replica, has its answer: NOTIFY, re-read, MCP response)
+p50/p99, and each replica's RSS at the end. Needs PostgreSQL (initdb/pg_ctl) and nginx installed.
 
     python bench/replicas.py --clients 24 --seconds 15
 """
@@ -57,6 +59,7 @@ async def run(n: int, args: argparse.Namespace, emu: Emu, dsn: str, root: Path) 
         before = sum((await emu.calls()).values())
         done: list[float] = []
         wake: list[float] = []
+        returned_at: dict[str, float] = {}
         errors = 0
         stop = time.monotonic() + args.seconds
 
@@ -76,6 +79,7 @@ async def run(n: int, args: argparse.Namespace, emu: Emu, dsn: str, root: Path) 
                             errors += 1
                             continue
                         done.append(returned)
+                        returned_at[rid] = returned
                         wake.append(max(0.0, returned - await emu.completes_at(h, rid)))
                     except Exception:  # noqa: BLE001 - counted, the run goes on
                         errors += 1
@@ -87,7 +91,13 @@ async def run(n: int, args: argparse.Namespace, emu: Emu, dsn: str, root: Path) 
         elapsed = time.monotonic() - started
         calls = sum((await emu.calls()).values()) - before
         rss = [rss_mib(r.proc.pid) for r in replicas]
-    return {"replicas": n, "generations": len(done), "errors": errors, "gen_per_s": len(done) / elapsed,
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        stored = dict(conn.execute("SELECT request_id, updated_at FROM requests WHERE status='COMPLETED'").fetchall())
+    notify = [max(0.0, t - stored[rid]) for rid, t in returned_at.items() if rid in stored]
+    return {"notify_p50_ms": pct(notify, 0.5), "notify_p99_ms": pct(notify, 0.99),
+            "replicas": n, "generations": len(done), "errors": errors, "gen_per_s": len(done) / elapsed,
             "calls_per_gen": calls / max(1, len(done)), "wake_p50_ms": pct(wake, 0.5), "wake_p99_ms": pct(wake, 0.99),
             "rss_mib": rss}
 
@@ -112,12 +122,14 @@ async def main(args: argparse.Namespace) -> None:
         shutil.rmtree(root, ignore_errors=True)
     print(f"\n{args.clients} clients, {args.seconds:g} s each, nginx round-robin, one PostgreSQL, emulator process\n")
     print("| replicas | generations | errors | generations/s | upstream calls / generation | wake-up p50 (ms) "
-          "| p99 (ms) | RSS per replica (MiB) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| p99 (ms) | store→client p50 (ms) | p99 (ms) | RSS per replica (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         rss = ", ".join(f"{x:.0f}" for x in r["rss_mib"])  # type: ignore[attr-defined]
         print(f"| {r['replicas']} | {r['generations']} | {r['errors']} | {r['gen_per_s']:.1f} | "
-              f"{r['calls_per_gen']:.2f} | {r['wake_p50_ms']:.0f} | {r['wake_p99_ms']:.0f} | {rss} |")
+              f"{r['calls_per_gen']:.2f} | {r['wake_p50_ms']:.0f} | {r['wake_p99_ms']:.0f} | "
+              f"{r['notify_p50_ms']:.0f} | {r['notify_p99_ms']:.0f} | {rss} |")
+    print(f"\nload average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"\nmedian RSS: {statistics.median(x for r in rows for x in r['rss_mib']):.0f} MiB")  # type: ignore[attr-defined]
 
 
