@@ -38,9 +38,9 @@ from clipia_mcp.store.base import Store
 log = logging.getLogger(__name__)
 
 ChangeListener = Callable[[RequestRecord], Awaitable[None]]
+UpdateCallback = Callable[[RequestRecord, bool], Awaitable[None]]
 #: Seconds between a replica's heartbeats (which also size its share of the poll budget).
 REPLICA_HEARTBEAT = 3.0
-UpdateCallback = Callable[[RequestRecord, bool], Awaitable[None]]
 
 
 @dataclass
