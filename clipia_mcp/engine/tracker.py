@@ -104,10 +104,18 @@ class Tracker:
             await anyio.sleep(REPLICA_HEARTBEAT)
 
     async def on_remote_change(self, owner: str, request_id: str) -> None:
-        """Another replica stored a change of this request: re-read it and wake local waiters."""
+        """Another replica stored a change of this request: re-read it and wake local waiters.
+
+        A request this replica does not track still reaches the listeners (subscriptions here may
+        watch it); nothing starts polling it.
+        """
         item = self._items.get((owner, request_id))
         if item is not None:
             await self.refresh(item)
+        elif self._listeners:
+            record = await self.store.get(owner, request_id)
+            if record is not None:
+                await self._notify(record)
 
     async def refresh(self, item: Tracked) -> None:
         """Adopt the stored state of ``item`` if it moved on (no upstream call, nothing re-published)."""
@@ -120,10 +128,13 @@ class Tracker:
             return
         item.record = record
         self._changed(item, old)
+        await self._notify(record)
+
+    async def _notify(self, record: RequestRecord) -> None:
         for listener in list(self._listeners):
             try:
                 await listener(record)
-            except Exception:  # noqa: BLE001 - a broken listener must not stop the wake-up
+            except Exception:  # noqa: BLE001 - a broken listener must not stop a wake-up or a poll
                 log.exception("change listener failed")
 
     async def _holds(self, item: Tracked) -> bool:
@@ -321,11 +332,7 @@ class Tracker:
                 if record.settled:
                     await self.store.release_lease(_lease(item), self.replica_id)
             self._changed(item, old)
-            for listener in list(self._listeners):
-                try:
-                    await listener(record)
-                except Exception:  # noqa: BLE001 - a broken listener must not stop polling
-                    log.exception("change listener failed")
+            await self._notify(record)
 
     def _changed(self, item: Tracked, old: RequestRecord) -> None:
         if item.record.terminal and not old.terminal:

@@ -237,3 +237,29 @@ async def test_postgres_restart_mid_wait_loses_nothing(emu: EmulatorServer, live
     assert rows == sorted((rid, "COMPLETED") for rid in rids)
     assert sorted(submits_of(emu, live_key)) == sorted(rids)
     assert balance_of(emu, live_key) == start - sum(emu.emulator.requests[r].cost for r in rids)
+
+
+async def test_listen_on_replica_c_sees_changes_polled_on_replica_a(emu: EmulatorServer, live_key: Key,
+                                                                    tmp_path: Path, pg_dsn: str) -> None:  # noqa: F811
+    """subscriptions/listen on one replica gets resource updates for a request another replica polls."""
+    from mcp.shared.subscriptions import ResourceUpdated
+
+    emu.emulator.config.time_scale = 0.05
+    with cluster(3, replica_env(emu, live_key, tmp_path), pg_dsn, tmp_path) as c:
+        a, _, replica_c = c.replicas
+        async with Client(a.url) as on_a, Client(replica_c.url) as on_c:
+            rid = structured(await on_a.call_tool(
+                "submit_generation", {"model": "seedance-2-fast-t2v", "input": {"prompt": "listen"}}))["request_id"]
+            uri = f"clipia://requests/{rid}"
+            updates = 0
+            async with on_c.listen(resource_subscriptions=[uri]) as sub:
+                assert list(sub.honored.resource_subscriptions or []) == [uri]
+                with anyio.fail_after(30):
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(on_a.call_tool, "wait_for_result", {"request_id": rid, "timeout_s": 25})
+                        async for event in sub:
+                            assert event == ResourceUpdated(uri=uri)
+                            updates += 1
+                            if '"COMPLETED"' in (await on_c.read_resource(uri)).contents[0].text:
+                                break
+            assert updates >= 2  # progress seen by A's poller, then completion, all delivered on C
