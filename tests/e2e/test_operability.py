@@ -10,7 +10,7 @@ import httpx
 import pytest
 from conftest import server_env, structured
 from mcp import Client
-from pgserver import PASSWORD, PgServer, pg_server  # noqa: F401 - fixtures
+from pgserver import PASSWORD, PgServer
 from procs import http_server
 
 from clipia_mcp.sandbox import EmulatorServer
@@ -26,7 +26,7 @@ def wait_for(check, timeout: float = 30) -> None:  # type: ignore[no-untyped-def
 
 
 async def test_metrics_and_readiness(emu: EmulatorServer, live_key, tmp_path: Path,
-                                     pg_server: PgServer) -> None:  # noqa: F811
+                                     pg_server: PgServer) -> None:
     emu.emulator.config.time_scale = 0.02
     dsn = pg_server.new_database()
     with http_server("streamable-http", server_env(emu, live_key, tmp_path), "--store", dsn) as sp:

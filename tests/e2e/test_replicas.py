@@ -14,7 +14,7 @@ from cluster import cluster
 from conftest import balance_of, server_env, structured
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from pgserver import PgServer, free_port, pg_dsn, pg_server  # noqa: F401 - fixtures
+from pgserver import PgServer, free_port
 
 from clipia_mcp.sandbox import EmulatorServer
 from clipia_mcp.sandbox.state import Key
@@ -39,7 +39,7 @@ def submits_of(emu: EmulatorServer, key: Key) -> list[str]:
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_duplicate_submit_storm_is_one_upstream_submit(emu: EmulatorServer, live_key: Key, tmp_path: Path,
-                                                             pg_dsn: str, mode: str) -> None:  # noqa: F811
+                                                             pg_dsn: str, mode: str) -> None:
     """Identical submits without a key, landing on different replicas: one request, one charge."""
     emu.emulator.config.time_scale = 0.02
     start = balance_of(emu, live_key)
@@ -70,7 +70,7 @@ async def test_duplicate_submit_storm_is_one_upstream_submit(emu: EmulatorServer
 
 
 async def test_webhook_on_replica_a_wakes_a_waiter_on_replica_c(emu: EmulatorServer, live_key: Key,
-                                                                tmp_path: Path, pg_dsn: str) -> None:  # noqa: F811
+                                                                tmp_path: Path, pg_dsn: str) -> None:
     emu.emulator.config.time_scale = 0.2  # an image takes ~0.6 s
     secret = emu.emulator.accounts[live_key.account_id].webhook_secret
     port_a = free_port()
@@ -94,7 +94,7 @@ async def test_webhook_on_replica_a_wakes_a_waiter_on_replica_c(emu: EmulatorSer
 
 
 async def test_kill_9_mid_wait_the_client_retries_elsewhere(emu: EmulatorServer, live_key: Key,
-                                                            tmp_path: Path, pg_dsn: str) -> None:  # noqa: F811
+                                                            tmp_path: Path, pg_dsn: str) -> None:
     emu.emulator.config.time_scale = 0.1  # a video renders for a few seconds
     start = balance_of(emu, live_key)
     with cluster(3, replica_env(emu, live_key, tmp_path), pg_dsn, tmp_path, sticky=False) as c:
@@ -145,7 +145,7 @@ async def test_kill_9_mid_wait_the_client_retries_elsewhere(emu: EmulatorServer,
 
 
 async def test_session_clients_through_sticky_nginx(emu: EmulatorServer, live_key: Key, tmp_path: Path,
-                                                    pg_dsn: str) -> None:  # noqa: F811
+                                                    pg_dsn: str) -> None:
     """2025-11-25 clients keep a session per replica: the shipped config routes by Mcp-Session-Id."""
     emu.emulator.config.time_scale = 0.02
     with cluster(3, replica_env(emu, live_key, tmp_path), pg_dsn, tmp_path, sticky=True) as c:
@@ -194,7 +194,7 @@ async def _submit_videos(url: str, n: int, tag: str) -> list[str]:
 
 
 async def test_many_waiters_on_three_replicas_poll_no_more_than_one_process(
-        emu: EmulatorServer, live_key: Key, tmp_path: Path, pg_server: PgServer) -> None:  # noqa: F811
+        emu: EmulatorServer, live_key: Key, tmp_path: Path, pg_server: PgServer) -> None:
     """Waiters spread over 3 replicas share one poller per request: upstream calls per generation stay put."""
     emu.emulator.config.time_scale = 0.05
     per_gen: dict[int, float] = {}
@@ -216,7 +216,7 @@ async def test_many_waiters_on_three_replicas_poll_no_more_than_one_process(
 
 
 async def test_postgres_restart_mid_wait_loses_nothing(emu: EmulatorServer, live_key: Key, tmp_path: Path,
-                                                       pg_server: PgServer) -> None:  # noqa: F811
+                                                       pg_server: PgServer) -> None:
     emu.emulator.config.time_scale = 0.1
     start = balance_of(emu, live_key)
     dsn = pg_server.new_database()
@@ -240,7 +240,7 @@ async def test_postgres_restart_mid_wait_loses_nothing(emu: EmulatorServer, live
 
 
 async def test_listen_on_replica_c_sees_changes_polled_on_replica_a(emu: EmulatorServer, live_key: Key,
-                                                                    tmp_path: Path, pg_dsn: str) -> None:  # noqa: F811
+                                                                    tmp_path: Path, pg_dsn: str) -> None:
     """subscriptions/listen on one replica gets resource updates for a request another replica polls."""
     from mcp.shared.subscriptions import ResourceUpdated
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from pgserver import PASSWORD, PgServer, pg_dsn, pg_server  # noqa: F401 - fixtures
+from pgserver import PASSWORD, PgServer
 
 from clipia_mcp.core.errors import StoreError
 from clipia_mcp.core.records import GenerationError, Intent, RequestRecord, TaskRecord
@@ -145,7 +145,7 @@ async def test_heartbeat_counts_live_replicas(store: Store) -> None:
 # ------------------------------------------------------------------------------------- PostgreSQL only
 
 
-async def test_notifications_reach_other_stores_not_self(pg_dsn: str) -> None:  # noqa: F811
+async def test_notifications_reach_other_stores_not_self(pg_dsn: str) -> None:
     async with AsyncExitStack() as stack:
         stores = [await stack.enter_async_context(open_store(Settings(store_url=pg_dsn))) for _ in range(3)]
         got: list[tuple[int, str, str]] = []
@@ -166,7 +166,7 @@ async def test_notifications_reach_other_stores_not_self(pg_dsn: str) -> None:  
         assert sorted(got) == [(1, "o1", "r9"), (2, "o1", "r9")]
 
 
-async def test_replicas_starting_together_migrate_once(pg_server: PgServer) -> None:  # noqa: F811
+async def test_replicas_starting_together_migrate_once(pg_server: PgServer) -> None:
     import psycopg
 
     dsn = pg_server.new_database()
@@ -186,7 +186,7 @@ async def test_replicas_starting_together_migrate_once(pg_server: PgServer) -> N
     assert [r[0] for r in rows] == [1]
 
 
-async def test_password_never_shown(pg_server: PgServer) -> None:  # noqa: F811
+async def test_password_never_shown(pg_server: PgServer) -> None:
     from clipia_mcp.store.postgres import PostgresStore
 
     dsn = pg_server.new_database()
@@ -206,7 +206,7 @@ async def test_password_never_shown(pg_server: PgServer) -> None:  # noqa: F811
     assert PASSWORD not in str(info.value)
 
 
-async def test_survives_a_database_restart(pg_server: PgServer) -> None:  # noqa: F811
+async def test_survives_a_database_restart(pg_server: PgServer) -> None:
     dsn = pg_server.new_database()
     async with open_store(Settings(store_url=dsn)) as a, open_store(Settings(store_url=dsn)) as b:
         await a.upsert(record("r1"))
