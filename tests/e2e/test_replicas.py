@@ -211,6 +211,7 @@ async def test_many_waiters_on_three_replicas_poll_no_more_than_one_process(
             if n == 3:
                 waited = [c.metric(r, "clipia_mcp_tool_calls_total") for r in c.replicas]
                 assert sum(1 for w in waited if w > 0) == 3, waited
+    print("upstream calls per generation by replica count:", per_gen)
     # Same renders, same schedule: three replicas must not multiply the polling (timing noise allowed).
     assert per_gen[3] <= per_gen[1] * 1.5 + 2, per_gen
 
