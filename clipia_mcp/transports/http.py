@@ -24,6 +24,7 @@ from clipia_mcp.engine.runtime import WEBHOOK_PATH
 from clipia_mcp.mcp.runtime import Runtime
 from clipia_mcp.mcp.server import ClipiaMCPServer, build_server
 from clipia_mcp.transports.auth import AuthMiddleware, AuthMode, CallerPool
+from clipia_mcp.transports.events import SSE_RETRY_MS, MemoryEventStore
 from clipia_mcp.transports.metrics import endpoints
 from clipia_mcp.transports.webhooks import WebhookReceiver
 
@@ -109,7 +110,8 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
         mcp.custom_route(WEBHOOK_PATH, methods=["POST"], include_in_schema=False)(webhook)
 
     app = mcp.sse_app(transport_security=security) if transport == "sse" \
-        else mcp.streamable_http_app(transport_security=security)
+        else mcp.streamable_http_app(transport_security=security, event_store=MemoryEventStore(),
+                                     retry_interval=SSE_RETRY_MS)
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
