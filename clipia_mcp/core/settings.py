@@ -123,6 +123,14 @@ def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     return value
 
 
+def _limit(env: Mapping[str, str], name: str) -> int | None:
+    """A credit limit: unset, empty or ``off`` means none."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "off", "none"):
+        return None
+    return int(_float(env, name, 0, 0, 10**12))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the server needs to run; build it with :meth:`from_env`."""
@@ -169,6 +177,11 @@ class Settings:
     previews: bool | None = None
     #: Where durable state lives: a SQLite path (the journal) or a ``postgresql://`` URL.
     store_url: str | None = field(default=None, repr=False)
+    #: Spend limits (credits, from the estimate before the paid call); None = no limit. The per-call limit
+    #: applies to every billed caller, the tenant caps to tenants sharing the operator's key (token/OAuth).
+    max_cost_per_call: int | None = None
+    tenant_daily_credits: int | None = None
+    tenant_monthly_credits: int | None = None
 
     def for_transport(self, transport: str) -> Settings:
         """Settings with the transport's defaults filled in (previews on for stdio, off for HTTP)."""
@@ -232,6 +245,9 @@ class Settings:
             auth=(env.get("CLIPIA_MCP_AUTH") or "auto").strip().lower(),
             store_url=env.get("CLIPIA_MCP_STORE") or None,
             previews=_switch(env, "CLIPIA_MCP_PREVIEWS"),
+            max_cost_per_call=_limit(env, "CLIPIA_MCP_MAX_COST_PER_CALL"),
+            tenant_daily_credits=_limit(env, "CLIPIA_MCP_TENANT_DAILY_CREDITS"),
+            tenant_monthly_credits=_limit(env, "CLIPIA_MCP_TENANT_MONTHLY_CREDITS"),
         )
         for token in settings.tokens:
             register_secret(token)

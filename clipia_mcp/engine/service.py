@@ -22,6 +22,7 @@ from clipia_mcp.core.records import Intent, RequestRecord, TaskRecord
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.core.upstream import InputWarning, SubmitResponse
 from clipia_mcp.engine.caller import Caller
+from clipia_mcp.engine.spend import SpendLimits
 from clipia_mcp.engine.tracker import ChangeListener, Tracked, Tracker, UpdateCallback
 from clipia_mcp.engine.webhook_events import record_from_delivery
 from clipia_mcp.providers.registry import spec_for
@@ -65,6 +66,7 @@ class QueueService:
         self.tracker = tracker
         self.webhook_url = webhook_url
         self._submit_locks: dict[tuple[str, str], anyio.Lock] = {}
+        self.spend = SpendLimits(settings, store)
         self._tg: TaskGroup | None = None
 
     def bind(self, tg: TaskGroup) -> None:
@@ -124,17 +126,22 @@ class QueueService:
 
     async def _submit_locked(self, caller: Caller, model: str, data: dict[str, Any], hook: str | None,
                              digest: str, idempotency_key: str | None) -> Submitted:
-        intent = await self._find_intent(caller, model, digest, idempotency_key)
+        # Tenants on a shared key get their own namespace upstream (the agent sees its own key).
+        key = caller.upstream_idempotency_key(idempotency_key) if idempotency_key is not None else None
+        intent = await self._find_intent(caller, model, digest, key)
         if intent is not None and intent.request_id is not None:
             record = await self.store.get(caller.owner, intent.request_id)
             if record is not None:
                 self.tracker.track(caller.provider_for(record.model), record)
-                return Submitted(record, [], True, intent.idempotency_key)
+                return Submitted(record, [], True, idempotency_key or intent.idempotency_key)
         if intent is None:
-            intent = await self.store.claim_intent(Intent(
-                owner=caller.owner, idempotency_key=idempotency_key or str(uuid.uuid4()), model=model, input=data,
-                input_hash=digest, webhook_url=hook, created_at=time.time()))  # durable before the paid call
-        return await self._send(caller, intent)
+            now = time.time()
+            async with self.spend.reserve(caller, model, data, now) as estimate:  # spend limits, before paying
+                intent = await self.store.claim_intent(Intent(
+                    owner=caller.owner, idempotency_key=key or str(uuid.uuid4()), model=model, input=data,
+                    input_hash=digest, webhook_url=hook, created_at=now, cost=estimate))  # durable before paying
+        submitted = await self._send(caller, intent)
+        return replace(submitted, idempotency_key=idempotency_key or submitted.idempotency_key)
 
     async def _send(self, caller: Caller, intent: Intent) -> Submitted:
         provider = caller.provider_for(intent.model)

@@ -33,6 +33,8 @@ RESOURCE_PREFIX = "clipia://requests/"
 ERROR_META_KEY = "io.clipia/error"
 
 _ADVICE = {
+    "spend_limit_exceeded": "Nothing was charged. Pick a cheaper model or input (estimate_cost), or wait for the "
+                            "allowance to reset; get_balance shows what remains.",
     "invalid_api_key": "Check CLIPIA_API_KEY: it is missing, wrong or revoked.",
     "insufficient_credits": "Top up the Clipia balance, or pick a cheaper model/input (see estimate_cost).",
     "subscription_required": "This needs an active Clipia plan; topping up does not help.",

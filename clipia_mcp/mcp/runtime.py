@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,13 @@ class Runtime:
     engine: Engine
     media_http: httpx.AsyncClient
     caller_resolver: CallerResolver | None = None
+    #: Publishes "this owner's request list changed" to that owner's listen streams only.
+    list_changed: Callable[[str], Awaitable[None]] | None = None
+
+    async def request_list_changed(self, owner: str) -> None:
+        """Tell ``owner``'s sessions (and no other tenant's) that their request list changed."""
+        if self.list_changed is not None:
+            await self.list_changed(owner)
 
     @property
     def settings(self) -> Settings:

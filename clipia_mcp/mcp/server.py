@@ -12,7 +12,6 @@ from mcp.server import MCPServer
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, CallToolResult, InputRequiredResult, ListResourcesResult, PaginatedRequestParams
 from pydantic import ValidationError
@@ -109,6 +108,7 @@ class RuntimeHolder:
         """Start the runtime for this process and publish request changes to subscribers."""
         async with open_runtime(self.settings, recover_all_owners=recover_all_owners) as rt:
             rt.service.add_listener(self.notifier)
+            rt.list_changed = self.notifier.list_changed
             self.runtime = rt
             try:
                 yield rt
@@ -126,7 +126,7 @@ class RuntimeHolder:
 
 def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
     """A ready-to-run server for ``settings``; ``auth`` (token_verifier, auth) comes from the transport."""
-    bus = InMemorySubscriptionBus()
+    bus = resources.TenantBus()
     legacy = resources.LegacySubscriptions()
     holder = RuntimeHolder(settings, resources.Notifier(bus, legacy))
     mcp = ClipiaMCPServer(

@@ -84,6 +84,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS intents_pending ON intents (created_at) WHERE request_id IS NULL;
     """,
+    # 3: the estimate of a submit (spend limits count it until the request's own cost is known).
+    """
+    ALTER TABLE intents ADD COLUMN cost INTEGER;
+    CREATE INDEX IF NOT EXISTS intents_by_time ON intents (owner, created_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _REQUEST_COLUMNS = ("request_id, owner, model, input_json, idempotency_key, status, queue_position, progress, "
@@ -150,9 +155,10 @@ class SqliteStore:
     async def claim_intent(self, intent: Intent) -> Intent:
         def op(c: sqlite3.Connection) -> Intent:
             c.execute(
-                "INSERT OR IGNORE INTO intents VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO intents (owner, idempotency_key, model, input_json, input_hash, webhook_url, "
+                "request_id, created_at, cost) VALUES (?,?,?,?,?,?,?,?,?)",
                 (intent.owner, intent.idempotency_key, intent.model, dumps_canonical(intent.input),
-                 intent.input_hash, intent.webhook_url, intent.request_id, intent.created_at),
+                 intent.input_hash, intent.webhook_url, intent.request_id, intent.created_at, intent.cost),
             )
             row = c.execute("SELECT * FROM intents WHERE owner=? AND idempotency_key=?",
                             (intent.owner, intent.idempotency_key)).fetchone()
@@ -186,6 +192,17 @@ class SqliteStore:
                 sql += " AND owner=?"
                 args += (owner,)
             return [_intent(r) for r in c.execute(sql + " ORDER BY created_at", args).fetchall()]
+
+        return await self._run(op)
+
+    async def spent_since(self, owner: str, since: float) -> int:
+        def op(c: sqlite3.Connection) -> int:
+            row = c.execute(
+                "SELECT COALESCE(SUM(CASE WHEN r.request_id IS NULL THEN COALESCE(i.cost, 0) "
+                "WHEN r.status IN ('FAILED','CANCELED') THEN 0 ELSE COALESCE(r.cost, i.cost, 0) END), 0) "
+                "FROM intents i LEFT JOIN requests r ON r.owner=i.owner AND r.request_id=i.request_id "
+                "WHERE i.owner=? AND i.created_at>=?", (owner, since)).fetchone()
+            return int(row[0])
 
         return await self._run(op)
 
@@ -337,4 +354,5 @@ def _intent(row: sqlite3.Row) -> Intent:
         webhook_url=row["webhook_url"],
         request_id=row["request_id"],
         created_at=row["created_at"],
+        cost=row["cost"],
     )

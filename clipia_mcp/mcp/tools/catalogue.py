@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -16,7 +17,7 @@ from clipia_mcp.mcp.results import structured
 from clipia_mcp.mcp.runtime import Runtime
 from clipia_mcp.mcp.tools.calling import run_tool
 from clipia_mcp.mcp.tools.params import READ, ModelInput, ModelSlug
-from clipia_mcp.mcp.views import BalanceView, EstimateView, ModelDetail, ModelList, ModelSummary
+from clipia_mcp.mcp.views import BalanceView, EstimateView, ModelDetail, ModelList, ModelSummary, SpendLimitsView
 from clipia_mcp.providers.registry import extra_models
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,12 @@ def register(mcp: MCPServer[Any]) -> None:
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             b = await rt.service.balance(caller)
+            limits = await rt.service.spend.budget(caller, time.time())
+            shown = SpendLimitsView(max_cost_per_call=limits.max_cost_per_call, remaining_today=limits.remaining_today,
+                                    remaining_this_month=limits.remaining_this_month)
             return structured(BalanceView(account_id=b.account_id, credits=b.credits,
                                           usage_30d_requests=b.requests_30d,
-                                          usage_30d_credits_spent=b.credits_spent_30d, sandbox=caller.sandbox))
+                                          usage_30d_credits_spent=b.credits_spent_30d, sandbox=caller.sandbox,
+                                          spend_limits=shown if shown.model_dump(exclude_none=True) else None))
 
         return await run_tool(ctx, body)

@@ -121,7 +121,7 @@ def register(mcp: MCPServer[Any]) -> None:
             sub = await rt.service.submit(caller, slug, data, webhook_url=hook,
                                           idempotency_key=check.idempotency_key(opts.idempotency_key))
             if not sub.deduplicated:
-                await ctx.notify_resources_changed()
+                await rt.request_list_changed(caller.owner)
             if runs_as_task(ctx.request_context):
                 return structured(view(sub.record, is_test=caller.sandbox))
             plan = plan_wait(ctx, rt.settings, opts.wait_s)

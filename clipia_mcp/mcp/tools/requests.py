@@ -77,7 +77,7 @@ def register(mcp: MCPServer[Any]) -> None:
             key = check.idempotency_key(idempotency_key)
             sub = await rt.service.submit(caller, slug, data, webhook_url=hook, idempotency_key=key)
             if not sub.deduplicated:
-                await ctx.notify_resources_changed()
+                await rt.request_list_changed(caller.owner)
             return structured(submit_view(rt, caller, slug, sub))
 
         return await run_tool(ctx, body)
