@@ -57,3 +57,10 @@ TASK_TTL_MS = 24 * 3600 * 1000
 
 # Submit dedup window when the agent passes no idempotency key
 DEDUP_WINDOW = 120.0
+
+# Hosted caller-key mode: confirmed keys kept (LRU), refusals remembered, new identities per second (burst)
+CALLER_POOL_SIZE = 1000
+CALLER_REFUSED_CACHE = 10_000
+CALLER_REFUSED_TTL = 60.0
+NEW_CALLERS_PER_SECOND = 5.0
+NEW_CALLERS_BURST = 20

@@ -240,6 +240,19 @@ class QueueService:
                 self.tracker.track(caller.provider_for(record.model), record)
         return recovered
 
+    def recover_later(self, caller: Caller) -> None:
+        """Recover ``caller``'s interrupted work in the background (caller-key mode: on its first call)."""
+        if self._tg is not None:
+            self._tg.start_soon(self._recover_quietly, caller)
+
+    async def _recover_quietly(self, caller: Caller) -> None:
+        try:
+            n = await self.recover(caller)
+            if n:
+                log.info("recovered %d interrupted submit(s) of a caller", n)
+        except Exception:  # noqa: BLE001 - best effort; the journal keeps the intents for the next try
+            log.exception("recovery of a caller's interrupted submits failed")
+
     # ------------------------------------------------------------------ status and results
 
     async def tracked(self, caller: Caller, request_id: str) -> Tracked:

@@ -106,6 +106,8 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
         else mcp.streamable_http_app(transport_security=security)
     inner = app.router.lifespan_context
 
+    pool = CallerPool(settings, auth)
+
     @contextlib.asynccontextmanager
     async def lifespan(a: Starlette) -> AsyncIterator[None]:
         async with mcp.runtime_holder.open(recover_all_owners=auth in ("token", "oauth")) as rt, inner(a):
@@ -114,7 +116,7 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
             if auth == "none":
                 yield
                 return
-            pool = CallerPool(rt.settings, auth, rt.engine.clipia_url, rt.caller)
+            pool.start(rt.settings, rt.engine.clipia_url, rt.caller, rt.service)
             rt.caller_resolver = pool
             try:
                 yield
@@ -123,7 +125,7 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
 
     app.router.lifespan_context = lifespan
     if auth not in ("none", "oauth"):  # oauth: the SDK's bearer middleware does it
-        app.add_middleware(AuthMiddleware, mode=auth, tokens=list(settings.tokens))
+        app.add_middleware(AuthMiddleware, mode=auth, tokens=list(settings.tokens), pool=pool)
     return app
 
 

@@ -1,0 +1,98 @@
+"""Caller-key mode under attack: invented keys are never served and cost (almost) no memory; real keys are
+confirmed once; a caller's interrupted submit is recovered on its first call after a restart."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from conftest import error_of, structured
+from procs import http_server
+from test_hosted import client_as, hosted_env
+
+from clipia_mcp.sandbox import EmulatorServer
+from clipia_mcp.sandbox.faults import Fault
+
+pytestmark = pytest.mark.anyio
+LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def hammer(url: str, keys: list[str]) -> dict[int, int]:
+    statuses: dict[int, int] = {}
+    limit = anyio.Semaphore(32)
+
+    async def one(http: httpx.AsyncClient, key: str) -> None:
+        async with limit:
+            r = await http.post(url, json=LIST, headers={**HEADERS, "Authorization": f"Bearer {key}"})
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+    async with httpx.AsyncClient(timeout=30) as http, anyio.create_task_group() as tg:
+        for key in keys:
+            tg.start_soon(one, http, key)
+    return statuses
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+async def test_invented_keys_are_refused_and_cost_no_memory(emu: EmulatorServer, tmp_path: Path) -> None:
+    real = emu.new_key(balance=100)
+    with http_server("streamable-http", hosted_env(emu, tmp_path), "--auth", "caller-key") as sp:
+        with anyio.fail_after(120):
+            warm = await hammer(sp.url, [f"clipia_live_{secrets.token_hex(16)}" for _ in range(50)])
+            assert set(warm) <= {401, 429}
+            before = rss_kib(sp.proc.pid)
+            invented = await hammer(sp.url, [f"clipia_live_{secrets.token_hex(16)}" for _ in range(2000)])
+            after = rss_kib(sp.proc.pid)
+            assert set(invented) <= {401, 429} and sum(invented.values()) == 2000, invented
+            assert invented.get(429, 0) > 0  # new identities are rate-limited
+            print(f"RSS {before} KiB -> {after} KiB after 2000 invented keys: {invented}")
+            assert after - before < 16 * 1024, (before, after)  # KiB; unbounded caching took ~700 KiB per key
+            # A real key still gets in (after the bucket refills), and is confirmed once.
+            calls = emu.emulator.calls.get("account", 0)
+            status = 429
+            while status == 429:
+                r = httpx.post(sp.url, json=LIST, headers={**HEADERS, "Authorization": f"Bearer {real.value}"})
+                status = r.status_code
+                if status == 429:
+                    await anyio.sleep(float(r.headers["retry-after"]))
+            assert status not in (401, 429, 503)  # admitted (the MCP layer answers this bare call itself)
+            for _ in range(5):
+                r = httpx.post(sp.url, json=LIST, headers={**HEADERS, "X-Api-Key": real.value})
+                assert r.status_code == status
+            assert emu.emulator.calls.get("account", 0) - calls == 1
+    assert real.value not in "".join(sp.stderr)
+
+
+async def test_caller_key_recovery_on_first_call(emu: EmulatorServer, tmp_path: Path) -> None:
+    """A submit whose answer was lost before a kill is found again on the caller's first call after restart."""
+    key = emu.new_key(balance=1000)
+    env = hosted_env(emu, tmp_path)
+    with http_server("streamable-http", env, "--auth", "caller-key") as sp:
+        emu.emulator.faults.add(Fault(route="submit", kind="drop", times=None))
+        async with client_as(sp.url, key.value) as c:
+            with anyio.fail_after(60):
+                res = await c.call_tool("submit_generation", {"model": "nano-banana-2", "input": {"prompt": "lost"}})
+                assert error_of(res)["code"] == "submit_pending"
+        sp.proc.kill()  # kill -9: the background resolution never ran to the end
+        sp.proc.wait(10)
+    emu.emulator.faults.clear()
+    charged = [rid for rid, req in emu.emulator.requests.items() if req.key == key.value]
+    assert len(charged) == 1  # the API created (and charged) it once
+    with http_server("streamable-http", env, "--auth", "caller-key") as sp:
+        async with client_as(sp.url, key.value) as c:
+            with anyio.fail_after(60):
+                while structured(await c.call_tool("list_requests", {}))["count"] == 0:
+                    await anyio.sleep(0.05)
+                listed = structured(await c.call_tool("list_requests", {}))["requests"]
+                assert [r["request_id"] for r in listed] == charged
+    assert [rid for rid, req in emu.emulator.requests.items() if req.key == key.value] == charged
