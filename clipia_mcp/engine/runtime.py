@@ -54,6 +54,16 @@ def open_store(settings: Settings) -> Store:
     return SqliteStore(settings.journal_path)
 
 
+def probe_store(settings: Settings) -> None:
+    """Open and close the configured store once, so a bad journal path fails at startup in one line
+    (:class:`~clipia_mcp.core.errors.StoreError`) instead of inside the server's lifespan."""
+
+    async def probe() -> None:
+        await open_store(settings).aclose()
+
+    anyio.run(probe)
+
+
 @contextlib.asynccontextmanager
 async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -> AsyncIterator[Engine]:
     """Build the engine; on exit stop background work and close connections."""

@@ -16,7 +16,14 @@ import anyio
 from anyio.abc import TaskGroup
 
 from clipia_mcp.core import constants as C
-from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError, NotFoundError, NotTrackedError, SubmitPending
+from clipia_mcp.core.errors import (
+    ClipiaMcpError,
+    InvalidInputError,
+    NotFoundError,
+    NotTrackedError,
+    StoreError,
+    SubmitPending,
+)
 from clipia_mcp.core.jsonutil import canonical_hash
 from clipia_mcp.core.records import Intent, RequestRecord, TaskRecord
 from clipia_mcp.core.settings import Settings
@@ -173,7 +180,14 @@ class QueueService:
                 f"{intent.idempotency_key!r} and will be resolved without paying twice: call submit_generation "
                 "again with the same arguments (or list_requests) shortly.")
         record = self._record_from_submit(caller, intent, outcome)
-        await self.store.record_submit(intent, record)
+        try:
+            await self.store.record_submit(intent, record)
+        except StoreError as exc:
+            # Paid, but not journaled: the intent still deduplicates it; say which request it is.
+            self.tracker.track(provider, record)
+            raise StoreError(f"The generation was created (request_id {record.request_id}) but could not be "
+                             f"recorded: {exc.message} Repeating this submit returns the same request.",
+                             request_id=record.request_id) from None
         self.tracker.track(provider, record)
         return Submitted(record, outcome.warnings, False, intent.idempotency_key)
 
