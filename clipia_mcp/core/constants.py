@@ -64,3 +64,9 @@ CALLER_REFUSED_CACHE = 10_000
 CALLER_REFUSED_TTL = 60.0
 NEW_CALLERS_PER_SECOND = 5.0
 NEW_CALLERS_BURST = 20
+
+# HTTP server: a request's headers and body must arrive within this (slow-loris clients are cut);
+# Streamable HTTP sessions are bounded in number and closed after this long without a request.
+REQUEST_READ_TIMEOUT = 15.0
+MAX_HTTP_SESSIONS = 1000
+SESSION_IDLE_TIMEOUT = 600.0

@@ -182,6 +182,10 @@ class Settings:
     max_cost_per_call: int | None = None
     tenant_daily_credits: int | None = None
     tenant_monthly_credits: int | None = None
+    #: HTTP hosting: a request's headers and body must arrive within this; sessions are bounded and reaped.
+    request_read_timeout: float = C.REQUEST_READ_TIMEOUT
+    max_sessions: int = C.MAX_HTTP_SESSIONS
+    session_idle_timeout: float = C.SESSION_IDLE_TIMEOUT
 
     def for_transport(self, transport: str) -> Settings:
         """Settings with the transport's defaults filled in (previews on for stdio, off for HTTP)."""
@@ -248,6 +252,9 @@ class Settings:
             max_cost_per_call=_limit(env, "CLIPIA_MCP_MAX_COST_PER_CALL"),
             tenant_daily_credits=_limit(env, "CLIPIA_MCP_TENANT_DAILY_CREDITS"),
             tenant_monthly_credits=_limit(env, "CLIPIA_MCP_TENANT_MONTHLY_CREDITS"),
+            request_read_timeout=_float(env, "CLIPIA_MCP_READ_TIMEOUT", C.REQUEST_READ_TIMEOUT, 0.1, 3600),
+            max_sessions=int(_float(env, "CLIPIA_MCP_MAX_SESSIONS", C.MAX_HTTP_SESSIONS, 1, 1_000_000)),
+            session_idle_timeout=_float(env, "CLIPIA_MCP_SESSION_IDLE", C.SESSION_IDLE_TIMEOUT, 1, 86_400),
         )
         for token in settings.tokens:
             register_secret(token)

@@ -103,7 +103,8 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
         mcp.custom_route(WEBHOOK_PATH, methods=["POST"], include_in_schema=False)(webhook)
 
     app = mcp.sse_app(transport_security=security) if transport == "sse" \
-        else mcp.streamable_http_app(transport_security=security)
+        else mcp.streamable_http_app(transport_security=security, max_sessions=settings.max_sessions,
+                                     session_idle_timeout=settings.session_idle_timeout)
     inner = app.router.lifespan_context
 
     pool = CallerPool(settings, auth)

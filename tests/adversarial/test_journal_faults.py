@@ -26,6 +26,11 @@ def settings_for(emu: EmulatorServer, key: Key, journal: Path) -> Settings:
     return Settings.from_env(server_env(emu, key, journal.parent), journal_path=journal)
 
 
+def big(n: int) -> dict[str, str]:
+    """An input large enough to need new pages in the journal."""
+    return {"prompt": f"big {n}", "padding": "x" * 30_000}
+
+
 async def test_full_journal_refuses_before_the_paid_call(emu: EmulatorServer, live_key: Key, tmp_path: Path) -> None:
     journal = tmp_path / "journal.sqlite3"
     async with open_engine(settings_for(emu, live_key, journal)) as engine:
@@ -41,18 +46,19 @@ async def test_full_journal_refuses_before_the_paid_call(emu: EmulatorServer, li
             charges = len(emu.emulator.charges)
             for n in range(3):
                 with pytest.raises(StoreError) as info:
-                    await engine.service.submit(engine.caller, "nano-banana-2", {"prompt": f"big {n}", "padding": "x" * 30_000})
+                    await engine.service.submit(engine.caller, "nano-banana-2", big(n))
                 assert info.value.code == "journal_error" and info.value.transient
             assert emu.emulator.calls.get("submit", 0) == submits  # no paid call without its intent on disk
             assert len(emu.emulator.charges) == charges
             # Space again: the same submit goes through, once.
             store._conn.execute("PRAGMA max_page_count = 1073741823")  # noqa: SLF001
-            again = await engine.service.submit(engine.caller, "nano-banana-2", {"prompt": "big 0", "padding": "x" * 30_000})
+            again = await engine.service.submit(engine.caller, "nano-banana-2", big(0))
             assert again.record.request_id != first.record.request_id
             assert len(emu.emulator.charges) == charges + 1
 
 
-def start_with_journal(emu: EmulatorServer, key: Key, tmp_path: Path, journal: Path) -> subprocess.CompletedProcess[str]:
+def start_with_journal(emu: EmulatorServer, key: Key, tmp_path: Path, journal: Path
+                       ) -> subprocess.CompletedProcess[str]:
     env = server_env(emu, key, tmp_path, CLIPIA_MCP_JOURNAL=str(journal))
     return subprocess.run(server_command(), env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=60)
