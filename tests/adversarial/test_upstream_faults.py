@@ -1,0 +1,140 @@
+"""One bad answer, a short outage or a slow API must not break the server or charge twice (real stdio server
+processes, the emulator's fault injection over loopback). Exact codes; upstream calls and charges counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+from conftest import balance_of, error_of, server_env, structured
+from mcp import Client
+from test_mcp_stdio import stdio
+
+from clipia_mcp.sandbox import EmulatorServer, Fault
+from clipia_mcp.sandbox.state import Key
+
+pytestmark = pytest.mark.anyio
+IMAGE = {"model": "nano-banana-2", "input": {"prompt": "adversarial"}}
+PRICE = 4  # nano-banana-2 at its defaults
+
+
+def created_by(emu: EmulatorServer, key: Key) -> list[str]:
+    return [r.request_id for r in emu.emulator.requests.values() if r.key == key.value]
+
+
+async def test_html_200_answers_are_retryable_errors_never_fake_data(
+        emu: EmulatorServer, live_key: Key, tmp_path: Path) -> None:
+    async with Client(stdio(server_env(emu, live_key, tmp_path, CLIPIA_MCP_DEADLINE="5"))) as client:
+        with anyio.fail_after(30):
+            for route, tool, args in (("models", "list_models", {}), ("account", "get_balance", {}),
+                                      ("estimate", "estimate_cost", IMAGE)):
+                emu.emulator.faults.add(Fault(route=route, kind="html", status=200, times=None))
+                err = error_of(await client.call_tool(tool, args))
+                assert err["code"] == "upstream_invalid_response", (tool, err)
+                emu.emulator.faults.clear()
+                assert not (await client.call_tool(tool, args)).is_error  # the next call works
+            # HTML 200 on every status call while a wait is pending: the wait answers, the process lives on.
+            sub = structured(await client.call_tool("submit_generation", IMAGE))
+            emu.emulator.faults.add(Fault(route="status", kind="html", status=200, times=None))
+            first = await client.call_tool("wait_for_result", {"request_id": sub["request_id"], "timeout_s": 2})
+            if first.is_error:
+                assert error_of(first)["code"] == "upstream_invalid_response"
+            emu.emulator.faults.clear()
+            done = structured(await client.call_tool("wait_for_result", {"request_id": sub["request_id"],
+                                                                         "timeout_s": 4}))
+            assert done["status"] == "COMPLETED"
+    assert created_by(emu, live_key) == [sub["request_id"]] and balance_of(emu, live_key) == 1000 - PRICE
+
+
+@pytest.mark.parametrize("fault", [
+    Fault(route="status", status=503, code="service_unavailable", times=None),
+    Fault(route="status", status=401, code="invalid_api_key", message="Invalid API key.", times=None),
+], ids=["503-outage", "401"])
+async def test_a_request_recovers_after_an_outage(
+        emu: EmulatorServer, live_key: Key, tmp_path: Path, fault: Fault) -> None:
+    emu.emulator.config.time_scale = 0.1  # long enough to be running when the outage starts
+    async with Client(stdio(server_env(emu, live_key, tmp_path, CLIPIA_MCP_DEADLINE="3"))) as client:
+        with anyio.fail_after(30):
+            sub = structured(await client.call_tool("submit_generation", IMAGE))
+            emu.emulator.faults.add(fault)
+            during = await client.call_tool("wait_for_result", {"request_id": sub["request_id"], "timeout_s": 1})
+            if during.is_error:
+                assert error_of(during)["code"] in ("service_unavailable", "invalid_api_key")
+            await client.call_tool("get_status", {"request_id": sub["request_id"]})
+            emu.emulator.faults.clear()  # the outage ends: the very next calls see the request through
+            while structured(await client.call_tool("wait_for_result", {
+                    "request_id": sub["request_id"], "timeout_s": 2}))["status"] != "COMPLETED":
+                pass
+            assert structured(await client.call_tool("get_status", {"request_id": sub["request_id"]}))[
+                "status"] == "COMPLETED"
+    assert fault.hits >= 1 and balance_of(emu, live_key) == 1000 - PRICE
+
+
+async def test_slow_api_submit_is_pending_then_deduplicated_without_a_time_window(
+        emu: EmulatorServer, live_key: Key, tmp_path: Path) -> None:
+    """The API takes longer than the call deadline to answer a submit (which it did create): the agent hears
+    submit_pending, and a plain retry much later (no dedup window) returns the same request: one charge."""
+    env = server_env(emu, live_key, tmp_path, CLIPIA_MCP_DEADLINE="1", CLIPIA_MCP_DEDUP_WINDOW="0",
+                     CLIPIA_MCP_HTTP_TIMEOUT="30")
+    emu.emulator.faults.add(Fault(route="submit", kind="delay", seconds=3, times=1))
+    async with Client(stdio(env)) as client:
+        with anyio.fail_after(30):
+            err = error_of(await client.call_tool("submit_generation", IMAGE))
+            assert err["code"] == "submit_pending"
+            while True:  # the agent keeps retrying the same arguments
+                again = await client.call_tool("submit_generation", IMAGE)
+                if not again.is_error:
+                    break
+                assert error_of(again)["code"] == "submit_pending"
+                await anyio.sleep(0.2)
+            got = structured(again)  # the pending submit's own request (replayed with its key), not a new one
+    assert created_by(emu, live_key) == [got["request_id"]] and balance_of(emu, live_key) == 1000 - PRICE
+
+
+async def test_429_storm_on_submit_answers_in_time_and_never_charges_twice(
+        emu: EmulatorServer, live_key: Key, tmp_path: Path) -> None:
+    env = server_env(emu, live_key, tmp_path, CLIPIA_MCP_DEADLINE="2", CLIPIA_MCP_RETRY_AFTER_CAP="30")
+    storm = emu.emulator.faults.add(Fault(route="submit", status=429, code="rate_limit_exceeded", retry_after="30",
+                                          times=None))
+    async with Client(stdio(env)) as client:
+        with anyio.fail_after(30):
+            err = error_of(await client.call_tool("submit_generation", IMAGE))
+            assert err["code"] in ("rate_limit_exceeded", "submit_pending", "deadline_exceeded"), err
+            emu.emulator.faults.clear()
+            while True:
+                again = await client.call_tool("submit_generation", IMAGE)
+                if not again.is_error:
+                    break
+                await anyio.sleep(0.2)
+    assert storm.hits >= 1
+    assert len(created_by(emu, live_key)) == 1 and balance_of(emu, live_key) == 1000 - PRICE
+
+
+@pytest.mark.parametrize("url", [
+    "https://example.com/hook\r\nX-Injected: 1", "https://example.com/a b", "https://user:pw@example.com/hook",
+    "https://169.254.169.254/latest/meta-data", "https://10.0.0.7/hook", "https://[::1]/hook",
+    "https://127.0.0.1/hook", "http://example.com/hook", "https://[fe80::1]/hook", "javascript:alert(1)",
+])
+async def test_hostile_webhook_urls_are_refused_before_any_call(
+        emu: EmulatorServer, live_key: Key, tmp_path: Path, url: str) -> None:
+    submits = emu.emulator.calls.get("submit", 0)
+    async with Client(stdio(server_env(emu, live_key, tmp_path))) as client:
+        with anyio.fail_after(20):
+            for tool, args in (("submit_generation", {**IMAGE, "webhook_url": url}),
+                               ("generate", {**IMAGE, "options": {"webhook_url": url}, "confirm_cost": True})):
+                assert error_of(await client.call_tool(tool, args))["code"] == "invalid_input"
+            assert not (await client.call_tool("list_models", {})).is_error  # still serving
+    assert emu.emulator.calls.get("submit", 0) == submits
+
+
+@pytest.mark.parametrize("args", [
+    {**IMAGE, "idempotency_key": "abc\n"}, {**IMAGE, "idempotency_key": "a b"},
+    {**IMAGE, "idempotency_key": ""}, {**IMAGE, "idempotency_key": "k" * 256},
+])
+async def test_hostile_idempotency_keys(emu: EmulatorServer, live_key: Key, tmp_path: Path,
+                                        args: dict[str, object]) -> None:
+    async with Client(stdio(server_env(emu, live_key, tmp_path))) as client:
+        with anyio.fail_after(20):
+            assert error_of(await client.call_tool("submit_generation", args))["code"] == "invalid_input"
+    assert created_by(emu, live_key) == []
