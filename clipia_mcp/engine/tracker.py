@@ -62,7 +62,7 @@ class Tracker:
         self.budget_rpm = budget_rpm
         self._listeners: list[ChangeListener] = []
         self._items: dict[tuple[str, str], Tracked] = {}
-        self._budgets: dict[int, PollBudget] = {}
+        self._budgets: dict[object, PollBudget] = {}
         self._finished: deque[tuple[str, str]] = deque()
         self._tg: TaskGroup | None = None
         self._rng = random.Random()
@@ -77,11 +77,14 @@ class Tracker:
 
     def budget_for(self, client: QueueProvider) -> PollBudget:
         """The poll budget of ``client``'s upstream key (one client object per key)."""
-        budget = self._budgets.get(id(client))
+        # By the key's fingerprint where the client has one: a client made again for the same key (hosted
+        # caller pools) shares its budget, and an id() reused by another key's client never does.
+        ident: object = getattr(client, "budget_key", None) or id(client)
+        budget = self._budgets.get(ident)
         if budget is None:
             state = getattr(client, "rate_limit", None)
             budget = PollBudget(self.budget_rpm, account_limit=(lambda: state.limit) if state is not None else None)
-            self._budgets[id(client)] = budget
+            self._budgets[ident] = budget
         return budget
 
     def get(self, owner: str, request_id: str) -> Tracked | None:

@@ -172,7 +172,6 @@ class CallerPool:
         self._callers: OrderedDict[str, Caller] = OrderedDict()
         self._refused: OrderedDict[str, float] = OrderedDict()
         self._confirming: dict[str, anyio.Lock] = {}
-        self._recovered: set[str] = set()
         self._bucket = _TokenBucket(C.NEW_CALLERS_PER_SECOND, C.NEW_CALLERS_BURST)
         self._transport: _SharedTransport | None = None
         #: Confirmations asked of the API (tests and benchmarks).
@@ -256,9 +255,9 @@ class CallerPool:
             # The evicted client shares the pool's transport: dropping it frees it once no poll holds it;
             # it is not closed because a running poll loop may still use it.
             self._callers.popitem(last=False)
-        if owner not in self._recovered:  # hosted recovery: this caller's interrupted submits, with its own key
-            self._recovered.add(owner)
-            self.service.recover_later(caller)
+        # Hosted recovery: this caller's interrupted submits, replayed with its own key (idempotent, so a
+        # caller confirmed again after eviction simply finds nothing left to do).
+        self.service.recover_later(caller)
         return Admission(200, caller)
 
     def __call__(self, ctx: Context[Any, Any]) -> Caller:

@@ -96,3 +96,26 @@ async def test_caller_key_recovery_on_first_call(emu: EmulatorServer, tmp_path: 
                 listed = structured(await c.call_tool("list_requests", {}))["requests"]
                 assert [r["request_id"] for r in listed] == charged
     assert [rid for rid, req in emu.emulator.requests.items() if req.key == key.value] == charged
+
+
+async def test_one_keys_429_never_stalls_another_key(emu: EmulatorServer, tmp_path: Path) -> None:
+    """Caller A's key gets a 429 with Retry-After 30 s: only A's polls pause; B is answered at once."""
+    emu.emulator.config.time_scale = 0.5  # renders outlast the test
+    a, b = emu.new_key(balance=100), emu.new_key(balance=100)
+    env = hosted_env(emu, tmp_path, CLIPIA_MCP_RETRY_AFTER_CAP="30", CLIPIA_MCP_DEADLINE="40")
+    with http_server("streamable-http", env, "--auth", "caller-key") as sp:
+        async with client_as(sp.url, a.value) as ca, client_as(sp.url, b.value) as cb:
+            with anyio.fail_after(30):
+                ra = structured(await ca.call_tool("submit_generation", {
+                    "model": "nano-banana-2", "input": {"prompt": "A"}}))["request_id"]
+                limit = emu.emulator.faults.add(Fault(route="status", status=429, code="rate_limit_exceeded",
+                                                      retry_after="30", times=1))
+                while limit.hits == 0:  # A's poll loop meets the 429: A's key pauses for 30 s
+                    await anyio.sleep(0.02)
+                rb = structured(await cb.call_tool("submit_generation", {
+                    "model": "nano-banana-2", "input": {"prompt": "B"}}))["request_id"]
+                before = emu.emulator.calls.get("status", 0)
+            with anyio.fail_after(10):  # far below A's 30 s pause
+                got = await cb.call_tool("get_status", {"request_id": rb})
+            assert structured(got)["status"] in ("IN_QUEUE", "IN_PROGRESS")
+            assert emu.emulator.calls.get("status", 0) > before  # B really polled upstream

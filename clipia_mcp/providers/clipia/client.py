@@ -77,6 +77,11 @@ class ClipiaClient:
         return f"ClipiaClient(base_url={self.base_url!r}, key={self.api_key!r})"
 
     @property
+    def budget_key(self) -> str:
+        """Identifies the upstream key (its fingerprint) for per-key poll budgets."""
+        return self.api_key.fingerprint
+
+    @property
     def is_test_key(self) -> bool:
         """A ``clipia_test_`` key: Clipia's sandbox, never charged."""
         return self.api_key.is_test
