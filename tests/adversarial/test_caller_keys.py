@@ -106,7 +106,7 @@ async def test_one_keys_429_never_stalls_another_key(emu: EmulatorServer, tmp_pa
     with http_server("streamable-http", env, "--auth", "caller-key") as sp:
         async with client_as(sp.url, a.value) as ca, client_as(sp.url, b.value) as cb:
             with anyio.fail_after(30):
-                ra = structured(await ca.call_tool("submit_generation", {
+                structured(await ca.call_tool("submit_generation", {
                     "model": "nano-banana-2", "input": {"prompt": "A"}}))["request_id"]
                 limit = emu.emulator.faults.add(Fault(route="status", status=429, code="rate_limit_exceeded",
                                                       retry_after="30", times=1))

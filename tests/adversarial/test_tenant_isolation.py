@@ -110,3 +110,25 @@ async def test_spend_limits_per_call_and_per_tenant_day(emu: EmulatorServer, tmp
                     "model": "seedance-2-fast-t2v", "input": {"prompt": "long video", "duration": 15}}))
                 assert big["code"] == "spend_limit_exceeded" and big["limit"] == "per_call"
                 assert before - balance_of(emu, key) == 3 * price
+
+
+async def test_concurrent_submits_cannot_slip_under_a_cap(emu: EmulatorServer, tmp_path: Path) -> None:
+    """Six different submits of one tenant at once against a cap of two: exactly two are paid."""
+    key = emu.new_key(balance=10_000)
+    env = server_env(emu, key, tmp_path, CLIPIA_MCP_TOKENS=",".join(TOKENS), CLIPIA_MCP_TENANT_MONTHLY_CREDITS="8")
+    codes: list[str] = []
+    with http_server("streamable-http", env) as sp:
+        async with as_tenant(sp.url, TOKENS[0]) as a:
+            with anyio.fail_after(60):
+                before = balance_of(emu, key)
+
+                async def one(n: int) -> None:
+                    res = await a.call_tool("submit_generation", {**IMAGE, "input": {"prompt": f"race {n}"}})
+                    codes.append(error_of(res)["code"] if res.is_error else "ok")
+
+                async with anyio.create_task_group() as tg:
+                    for n in range(6):
+                        tg.start_soon(one, n)
+                limits = structured(await a.call_tool("get_balance", {}))["spend_limits"]
+    assert sorted(codes) == ["ok", "ok"] + ["spend_limit_exceeded"] * 4
+    assert before - balance_of(emu, key) == 8 and limits["remaining_this_month"] == 0

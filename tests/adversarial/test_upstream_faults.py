@@ -138,3 +138,33 @@ async def test_hostile_idempotency_keys(emu: EmulatorServer, live_key: Key, tmp_
         with anyio.fail_after(20):
             assert error_of(await client.call_tool("submit_generation", args))["code"] == "invalid_input"
     assert created_by(emu, live_key) == []
+
+
+async def test_lone_surrogate_in_a_prompt_is_refused(emu: EmulatorServer, live_key: Key, tmp_path: Path) -> None:
+    """Sent as the JSON escape ``\\ud800`` over raw Streamable HTTP (a Python client would refuse to encode it)."""
+    import httpx
+    from procs import http_server
+
+    hdrs = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    with http_server("streamable-http", server_env(emu, live_key, tmp_path)) as sp:
+        init = httpx.post(sp.url, headers=hdrs, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
+        session = {**hdrs, "Mcp-Session-Id": init.headers["mcp-session-id"], "Mcp-Protocol-Version": "2025-06-18"}
+        httpx.post(sp.url, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        raw = ('{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"submit_generation","arguments":'
+               '{"model":"nano-banana-2","input":{"prompt":"bad \\ud800 text"}}}}')
+        r = httpx.post(sp.url, headers=session, content=raw.encode())
+        # Refused before any tool runs: a JSON-RPC parse error from the transport (strict JSON), or, where a
+        # surrogate gets through decoding, invalid_input from the argument check. Never an opaque failure.
+        assert (r.status_code, '"code":-32700') == (400, '"code":-32700') and '"code":-32700' in r.text \
+            or "invalid_input" in r.text and "surrogate" in r.text, r.text
+        assert httpx.get(f"{sp.base}/healthz").status_code == 200
+    assert created_by(emu, live_key) == []
+
+
+def test_lone_surrogate_that_gets_through_decoding_is_invalid_input() -> None:
+    from clipia_mcp.core import validation
+    from clipia_mcp.core.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="surrogate"):
+        validation.generation_input({"prompt": "bad \ud800 text"})
