@@ -136,6 +136,9 @@ class QueueService:
         # Tenants on a shared key get their own namespace upstream (the agent sees its own key).
         key = caller.upstream_idempotency_key(idempotency_key) if idempotency_key is not None else None
         intent = await self._find_intent(caller, model, digest, key)
+        if intent is None and idempotency_key is not None and key != idempotency_key:
+            # A key this server showed the tenant (its stored form) passed back: only the tenant's own intents match.
+            intent = await self._find_intent(caller, model, digest, idempotency_key)
         if intent is not None and intent.request_id is not None:
             record = await self.store.get(caller.owner, intent.request_id)
             if record is not None:

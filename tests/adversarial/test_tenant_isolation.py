@@ -132,3 +132,30 @@ async def test_concurrent_submits_cannot_slip_under_a_cap(emu: EmulatorServer, t
                 limits = structured(await a.call_tool("get_balance", {}))["spend_limits"]
     assert sorted(codes) == ["ok", "ok"] + ["spend_limit_exceeded"] * 4
     assert before - balance_of(emu, key) == 8 and limits["remaining_this_month"] == 0
+
+
+async def test_the_key_shown_with_submit_pending_can_be_passed_back(emu: EmulatorServer, tmp_path: Path) -> None:
+    """A tenant told "recorded under idempotency_key K" that retries with idempotency_key=K pays once."""
+    import re
+
+    from clipia_mcp.sandbox import Fault
+
+    key = emu.new_key(balance=10_000)
+    env = server_env(emu, key, tmp_path, CLIPIA_MCP_TOKENS=",".join(TOKENS))
+    with http_server("streamable-http", env) as sp:
+        async with as_tenant(sp.url, TOKENS[0]) as a, as_tenant(sp.url, TOKENS[1]) as b:
+            with anyio.fail_after(60):
+                emu.emulator.faults.add(Fault(route="submit", kind="drop", times=None))
+                args = {**IMAGE, "input": {"prompt": "pending"}}
+                err = error_of(await a.call_tool("submit_generation", args))
+                assert err["code"] == "submit_pending"
+                emu.emulator.faults.clear()
+                shown = re.search(r"idempotency_key '([^']+)'", err["message"])
+                assert shown is not None
+                again = structured(await a.call_tool("submit_generation", {**args, "idempotency_key": shown[1]}))
+                # Another tenant passing the same string gets its own request, not A's.
+                other = structured(await b.call_tool("submit_generation", {**args, "idempotency_key": shown[1]}))
+                assert other["request_id"] != again["request_id"]
+    made = [r.request_id for r in emu.emulator.requests.values()
+            if r.key == key.value and r.input.get("prompt") == "pending"]
+    assert sorted(made) == sorted([again["request_id"], other["request_id"]])
