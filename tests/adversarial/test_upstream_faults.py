@@ -168,3 +168,19 @@ def test_lone_surrogate_that_gets_through_decoding_is_invalid_input() -> None:
 
     with pytest.raises(InvalidInputError, match="surrogate"):
         validation.generation_input({"prompt": "bad \ud800 text"})
+
+
+@pytest.mark.parametrize("url", [
+    "https://example.com/hook\r\nX-Injected: 1", "https://user@example.com/hook", "https://169.254.169.254/x",
+    "https://10.1.2.3/x", "https://[::1]/x", "https://localhost/x", "https://example.com:99999/x",
+])
+def test_the_emulator_refuses_hostile_webhook_urls_and_lives_on(emu: EmulatorServer, live_key: Key,
+                                                                  url: str) -> None:
+    import httpx
+
+    auth = {"Authorization": f"Bearer {live_key.value}"}
+    r = httpx.post(f"{emu.base_url}/v1/models/nano-banana-2", headers=auth,
+                   json={"input": {"prompt": "x"}, "webhook_url": url})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "webhook_url_invalid", r.text
+    assert httpx.get(f"{emu.base_url}/v1/account", headers=auth).status_code == 200
+    assert created_by(emu, live_key) == []
