@@ -61,6 +61,8 @@ class SpendLimits:
 
     async def budget(self, caller: Caller, now: float) -> Budget:
         """The caller's remaining allowances (tenant caps only for tenants on a shared key)."""
+        if caller.sandbox:
+            return Budget(None, None, None)  # never charged: no limits apply
         if not self._caps(caller):
             return Budget(self.per_call, None, None)
         day, month, _, _ = _periods(now)
