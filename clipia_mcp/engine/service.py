@@ -96,7 +96,8 @@ class QueueService:
         """
         provider = caller.provider_for(model)
         provider.check_input(model, data)
-        hook = (webhook_url or self.webhook_url) if provider.capabilities.webhooks else None
+        server_hook = self.webhook_url if caller.server_webhooks else None  # see Caller.server_webhooks
+        hook = (webhook_url or server_hook) if provider.capabilities.webhooks else None
         if webhook_url and not provider.capabilities.webhooks:
             raise InvalidInputError(f"{model} does not support webhooks; drop webhook_url.")
         digest = input_hash(model, data, hook)

@@ -249,7 +249,10 @@ class CallerPool:
             log.info("could not confirm a caller key yet: %s", getattr(exc, "code", "timeout"))
             return Admission(503, retry_after=getattr(exc, "retry_after", None) or 2.0)
         providers = self.server_caller.providers if self.server_caller is not None else {}
-        caller = Caller(clipia=client, owner=owner, sandbox=key.is_test, providers=providers)
+        # Webhooks only for the account whose signing secret the server holds: the server key's own.
+        own_account = self.server_caller is not None and self.server_caller.owner == owner
+        caller = Caller(clipia=client, owner=owner, sandbox=key.is_test, providers=providers,
+                        server_webhooks=own_account)
         self._callers[owner] = caller
         while len(self._callers) > self.size:
             # The evicted client shares the pool's transport: dropping it frees it once no poll holds it;

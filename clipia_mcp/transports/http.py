@@ -23,6 +23,7 @@ from clipia_mcp.core.settings import Settings
 from clipia_mcp.engine.runtime import WEBHOOK_PATH
 from clipia_mcp.mcp.server import ClipiaMCPServer, build_server
 from clipia_mcp.transports.auth import AuthMiddleware, AuthMode, CallerPool
+from clipia_mcp.transports.events import SSE_RETRY_MS, MemoryEventStore
 from clipia_mcp.transports.webhooks import WebhookReceiver
 
 HttpTransport = Literal["streamable-http", "sse"]
@@ -103,7 +104,8 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
         mcp.custom_route(WEBHOOK_PATH, methods=["POST"], include_in_schema=False)(webhook)
 
     app = mcp.sse_app(transport_security=security) if transport == "sse" \
-        else mcp.streamable_http_app(transport_security=security, max_sessions=settings.max_sessions,
+        else mcp.streamable_http_app(transport_security=security, event_store=MemoryEventStore(),
+                                     retry_interval=SSE_RETRY_MS, max_sessions=settings.max_sessions,
                                      session_idle_timeout=settings.session_idle_timeout)
     inner = app.router.lifespan_context
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from attack_helpers import client_as, hosted_env, rss_kib
 from conftest import error_of, structured
 from procs import http_server
-from test_hosted import client_as, hosted_env
 
 from clipia_mcp.sandbox import EmulatorServer
 from clipia_mcp.sandbox.faults import Fault
@@ -20,12 +20,6 @@ pytestmark = pytest.mark.anyio
 LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 async def hammer(url: str, keys: list[str]) -> dict[int, int]:

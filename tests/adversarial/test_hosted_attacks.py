@@ -16,11 +16,9 @@ from urllib.parse import parse_qs
 import anyio
 import httpx
 import pytest
+from attack_helpers import IMAGE, TOKENS, as_tenant, client_as, rss_kib
 from conftest import balance_of, error_of, server_env, structured
 from procs import http_server
-from test_caller_keys import rss_kib
-from test_hosted import client_as
-from test_tenant_isolation import IMAGE, TOKENS, as_tenant
 
 from clipia_mcp.sandbox import EmulatorServer, Fault
 from clipia_mcp.sandbox.state import Key

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 import pytest
+from attack_helpers import rss_kib
 from conftest import server_env
 from procs import http_server
-from test_caller_keys import rss_kib
 
 from clipia_mcp.sandbox import EmulatorServer
 from clipia_mcp.sandbox.state import Key

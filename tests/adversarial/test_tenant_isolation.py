@@ -6,24 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
-import httpx2
 import pytest
+from attack_helpers import IMAGE, TOKENS, as_tenant
 from conftest import balance_of, error_of, server_env, structured
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated
 from procs import http_server
 
 from clipia_mcp.sandbox import EmulatorServer
 
 pytestmark = pytest.mark.anyio
-TOKENS = ("tok-tenant-a-0001", "tok-tenant-b-0002")
-IMAGE = {"model": "nano-banana-2", "input": {"prompt": "tenant test"}}
 
-
-def as_tenant(url: str, token: str) -> Client:
-    return Client(streamable_http_client(url, http_client=httpx2.AsyncClient(
-        headers={"Authorization": f"Bearer {token}"}, timeout=30)))
 
 
 async def test_idempotency_keys_are_per_tenant(emu: EmulatorServer, tmp_path: Path) -> None:

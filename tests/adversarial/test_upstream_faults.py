@@ -7,9 +7,9 @@ from pathlib import Path
 
 import anyio
 import pytest
+from attack_helpers import stdio
 from conftest import balance_of, error_of, server_env, structured
 from mcp import Client
-from test_mcp_stdio import stdio
 
 from clipia_mcp.sandbox import EmulatorServer, Fault
 from clipia_mcp.sandbox.state import Key
