@@ -238,7 +238,9 @@ class CallerPool:
         try:
             with anyio.fail_after(min(10.0, self.settings.call_deadline)):
                 await client.account()
-        except (AuthenticationError, ScopeError):
+        except ScopeError:
+            pass  # authenticated (the key exists), only not allowed this read: the key is real
+        except AuthenticationError:
             await client.aclose()
             self._refused[owner] = time.monotonic() + C.CALLER_REFUSED_TTL
             while len(self._refused) > C.CALLER_REFUSED_CACHE:

@@ -113,3 +113,31 @@ async def test_one_keys_429_never_stalls_another_key(emu: EmulatorServer, tmp_pa
                 got = await cb.call_tool("get_status", {"request_id": rb})
             assert structured(got)["status"] in ("IN_QUEUE", "IN_PROGRESS")
             assert emu.emulator.calls.get("status", 0) > before  # B really polled upstream
+
+
+async def test_the_caller_pool_is_bounded_and_confirms_once(emu: EmulatorServer, tmp_path: Path) -> None:
+    from clipia_mcp.core.settings import Settings
+    from clipia_mcp.transports.auth import CallerPool
+
+    class Service:
+        recovered: list[str] = []
+
+        def recover_later(self, caller: object) -> None:
+            self.recovered.append(getattr(caller, "owner", ""))
+
+    keys = [emu.new_key() for _ in range(3)]
+    pool = CallerPool(Settings(), "caller-key", size=2)
+    pool.start(Settings(retry_base_delay=0.01), emu.base_url, None, Service())  # type: ignore[arg-type]
+    try:
+        with anyio.fail_after(30):
+            for key in keys + keys[-1:]:
+                assert (await pool.admit(key.value)).status == 200
+            assert pool.confirmations == 3 and len(pool._callers) == 2  # noqa: SLF001 - the bound
+            assert (await pool.admit(keys[0].value)).status == 200  # evicted: confirmed again
+            assert pool.confirmations == 4
+            assert (await pool.admit("clipia_live_" + "0" * 32)).status == 401
+            assert (await pool.admit("clipia_live_" + "0" * 32)).status == 401
+            assert pool.confirmations == 5  # the refusal is remembered
+            assert (await pool.admit("not-a-key")).status == 401
+    finally:
+        await pool.aclose()
