@@ -177,6 +177,8 @@ class Settings:
     previews: bool | None = None
     #: Where durable state lives: a SQLite path (the journal) or a ``postgresql://`` URL.
     store_url: str | None = field(default=None, repr=False)
+    #: Seconds a replica's poll lease lasts unless renewed (a dead replica's requests move on after this).
+    lease_ttl: float = C.LEASE_TTL
     #: Spend limits (credits, from the estimate before the paid call); None = no limit. The per-call limit
     #: applies to every billed caller, the tenant caps to tenants sharing the operator's key (token/OAuth).
     max_cost_per_call: int | None = None
@@ -248,6 +250,7 @@ class Settings:
             allowed_origins=_list(env.get("CLIPIA_MCP_ALLOWED_ORIGINS")),
             auth=(env.get("CLIPIA_MCP_AUTH") or "auto").strip().lower(),
             store_url=env.get("CLIPIA_MCP_STORE") or None,
+            lease_ttl=_float(env, "CLIPIA_MCP_LEASE_TTL", C.LEASE_TTL, 0.2, 10),
             previews=_switch(env, "CLIPIA_MCP_PREVIEWS"),
             max_cost_per_call=_limit(env, "CLIPIA_MCP_MAX_COST_PER_CALL"),
             tenant_daily_credits=_limit(env, "CLIPIA_MCP_TENANT_DAILY_CREDITS"),

@@ -27,6 +27,7 @@ from mcp_types import SubscriptionsListenRequestParams
 from pydantic import ValidationError
 
 from clipia_mcp import __version__
+from clipia_mcp.core import metrics
 from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.mcp import logs, prompts, resources
@@ -72,14 +73,19 @@ class ClipiaMCPServer(MCPServer[Runtime]):
         if self._tool_manager.get_tool(name) is None:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
         try:
-            return await super().call_tool(name, arguments, context)
+            result = await super().call_tool(name, arguments, context)
+            metrics.inc("clipia_mcp_tool_calls_total", tool=name,
+                        outcome="error" if getattr(result, "is_error", False) else "ok")
+            return result
         except UnexpectedToolError as exc:
+            metrics.inc("clipia_mcp_tool_calls_total", tool=name, outcome="error")
             ref = secrets.token_hex(4)
             log.error("tool %s crashed (ref %s)", name, ref, exc_info=exc.__cause__ or exc)
             return error_result(ClipiaMcpError(
                 f"The server failed unexpectedly while running {name} (reference {ref}). Nothing else is affected; "
                 "call again, and if it repeats tell the operator the reference.", code="internal_server_error"))
         except ToolError as exc:
+            metrics.inc("clipia_mcp_tool_calls_total", tool=name, outcome="error")
             cause: BaseException | None = exc
             while cause is not None:  # the SDK wraps a resolver's ToolError in its own
                 if isinstance(cause, ClipiaMcpError):

@@ -43,7 +43,7 @@ from clipia_mcp.engine.service import QueueService
 from clipia_mcp.providers.clipia.client import ClipiaClient
 
 AuthMode = Literal["none", "caller-key", "token", "oauth"]
-OPEN_PATHS = frozenset({"/healthz", "/webhooks/clipia"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/webhooks/clipia"})
 SCOPE_KEY = "clipia_caller"
 log = logging.getLogger(__name__)
 
