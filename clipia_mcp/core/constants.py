@@ -32,6 +32,7 @@ TERMINAL_CACHE = 500  # finished requests kept in memory; older ones are re-read
 # Waiting inside a tool call (hosts commonly time a tool call out at 60 s)
 WAIT_DEFAULT = 25.0
 CALL_DEADLINE = 50.0  # one tool call, retries and waits included
+SUBMIT_QUEUE_TTL = 600.0  # a submit queued for admission (rate limit, pool) is dropped unsent after this
 NO_PROGRESS_WAIT_CAP = 20.0  # without a progress token nothing keeps the host's timer alive
 #: Clients known to reset their tool timeout on progress notifications (lower-case name prefixes).
 LONG_WAIT_CLIENTS = ("claude-code", "mcp-inspector", "inspector-client")

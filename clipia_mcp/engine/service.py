@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -21,6 +21,7 @@ from clipia_mcp.core.jsonutil import canonical_hash
 from clipia_mcp.core.records import Intent, RequestRecord, TaskRecord
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.core.upstream import InputWarning, SubmitResponse
+from clipia_mcp.engine.admission import Admission, AdmissionExpired, Admissions
 from clipia_mcp.engine.caller import Caller
 from clipia_mcp.engine.tracker import ChangeListener, Tracked, Tracker, UpdateCallback
 from clipia_mcp.engine.webhook_events import record_from_delivery
@@ -51,6 +52,20 @@ class Balance:
     credits_spent_30d: int | None
 
 
+@dataclass(eq=False)
+class _Flight:
+    """One intent's send: queued for admission, then in flight, then done (result or error)."""
+
+    key: str
+    admission: Admission
+    done: anyio.Event = field(default_factory=anyio.Event)
+    sent: bool = False
+    joined: bool = False
+    result: Submitted | None = None
+    error: ClipiaMcpError | None = None
+    inline: tuple[Caller, Intent] | None = None
+
+
 def input_hash(model: str, data: dict[str, Any], webhook_url: str | None) -> str:
     """The identity of a submit for deduplication without a key."""
     return canonical_hash([model, data, webhook_url])
@@ -65,6 +80,8 @@ class QueueService:
         self.tracker = tracker
         self.webhook_url = webhook_url
         self._submit_locks: dict[tuple[str, str], anyio.Lock] = {}
+        self._flights: dict[tuple[str, str], _Flight] = {}
+        self.admission = Admissions()
         self._tg: TaskGroup | None = None
 
     def bind(self, tg: TaskGroup) -> None:
@@ -82,9 +99,12 @@ class QueueService:
                      webhook_url: str | None = None, idempotency_key: str | None = None) -> Submitted:
         """Submit once per logical request: same key (or same input within the window) → same request.
 
-        A submit whose outcome is unknown when the call's deadline passes raises :class:`SubmitPending`;
-        its intent stays, keeps deduplicating, and is resolved in the background.
+        The submit waits its turn in the key's :class:`~clipia_mcp.engine.admission.Admission` queue.
+        A submit still queued, or whose outcome is unknown, when the call's deadline passes raises
+        :class:`SubmitPending`; its intent stays, keeps deduplicating, and is sent / resolved in the
+        background — a later identical call joins it.
         """
+        deadline_at = time.monotonic() + self.settings.call_deadline
         provider = caller.provider_for(model)
         provider.check_input(model, data)
         hook = (webhook_url or self.webhook_url) if provider.capabilities.webhooks else None
@@ -95,10 +115,13 @@ class QueueService:
         lock = self._submit_locks.setdefault(lock_key, anyio.Lock())
         try:
             async with lock:
-                return await self._submit_locked(caller, model, data, hook, digest, idempotency_key)
+                found = await self._submit_locked(caller, model, data, hook, digest, idempotency_key)
         finally:
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._submit_locks.pop(lock_key, None)
+        if isinstance(found, Submitted):
+            return found
+        return await self._await_flight(found, deadline_at)
 
     async def _find_intent(self, caller: Caller, model: str, digest: str, key: str | None) -> Intent | None:
         now = time.time()
@@ -123,7 +146,7 @@ class QueueService:
         return None
 
     async def _submit_locked(self, caller: Caller, model: str, data: dict[str, Any], hook: str | None,
-                             digest: str, idempotency_key: str | None) -> Submitted:
+                             digest: str, idempotency_key: str | None) -> Submitted | _Flight:
         intent = await self._find_intent(caller, model, digest, idempotency_key)
         if intent is not None and intent.request_id is not None:
             record = await self.store.get(caller.owner, intent.request_id)
@@ -134,41 +157,90 @@ class QueueService:
             intent = await self.store.claim_intent(Intent(
                 owner=caller.owner, idempotency_key=idempotency_key or str(uuid.uuid4()), model=model, input=data,
                 input_hash=digest, webhook_url=hook, created_at=time.time()))  # durable before the paid call
-        return await self._send(caller, intent)
+        return self._send(caller, intent)
 
-    async def _send(self, caller: Caller, intent: Intent) -> Submitted:
+    def _send(self, caller: Caller, intent: Intent) -> _Flight:
+        """The intent's send in flight: joined if one is already queued or running, else started."""
+        key = (intent.owner, intent.idempotency_key)
+        flight = self._flights.get(key)
+        if flight is not None:
+            flight.joined = True
+            return flight
+        flight = _Flight(intent.idempotency_key, self.admission.for_client(caller.provider_for(intent.model)))
+        self._flights[key] = flight
+        if self._tg is not None:
+            self._tg.start_soon(self._fly, caller, intent, flight)
+        else:
+            flight.inline = (caller, intent)
+        return flight
+
+    async def _await_flight(self, flight: _Flight, deadline_at: float) -> Submitted:
+        """The flight's outcome, or :class:`SubmitPending` if it is not known by ``deadline_at``."""
+        joined = flight.joined
+        if flight.inline is not None:  # no task group (embedded use): send within the call itself
+            caller, intent = flight.inline
+            flight.inline = None
+            with anyio.move_on_after(max(0.0, deadline_at - time.monotonic())):
+                await self._fly(caller, intent, flight)
+        with anyio.move_on_after(max(0.0, deadline_at - time.monotonic())):
+            await flight.done.wait()
+        if not flight.done.is_set():
+            queued = not flight.sent
+            wait = flight.admission.estimated_wait() if queued else None
+            state = (f"queued for this key's submit admission ({flight.admission.queued} waiting: the account's "
+                     "rate limit and connection pool set the pace); it is sent when its turn comes"
+                     if queued else "sent, the API has not answered yet")
+            raise SubmitPending(
+                f"The submit is {state}. It is recorded under idempotency_key {flight.key!r} and will not be paid "
+                "twice: call submit_generation again with the same arguments (or list_requests) shortly.",
+                retry_after=round(min(wait, 60.0), 1) if wait else None)
+        if flight.error is not None:
+            raise flight.error
+        assert flight.result is not None
+        return replace(flight.result, deduplicated=True) if joined else flight.result
+
+    async def _fly(self, caller: Caller, intent: Intent, flight: _Flight) -> None:
+        """Queue for admission, send, record; every outcome lands in ``flight`` (never raises)."""
         provider = caller.provider_for(intent.model)
-        deadline = self.settings.call_deadline
-        outcome: SubmitResponse | None = None
         try:
-            with anyio.move_on_after(deadline):
-                outcome = await provider.submit(intent.model, intent.input, webhook_url=intent.webhook_url,
-                                                idempotency_key=intent.idempotency_key)
-        except ClipiaMcpError as exc:
-            if not exc.transient:
-                # Definitely not created (4xx): forget the intent so the key is reusable.
-                await self.store.drop_intent(caller.owner, intent.idempotency_key)
-                raise
-            if not provider.capabilities.idempotency_keys:
-                await self.store.drop_intent(caller.owner, intent.idempotency_key)
-                raise
-            self._resolve_later(caller, intent)
-            raise SubmitPending(
-                f"The submit's outcome is not known yet ({exc.code}: {exc.message}). It is recorded under "
-                f"idempotency_key {intent.idempotency_key!r} and will be resolved without paying twice: call "
-                "submit_generation again with the same arguments (or list_requests) shortly.",
-                retry_after=exc.retry_after) from None
-        if outcome is None:
-            if provider.capabilities.idempotency_keys:
+            try:
+                expires_in = intent.created_at + self.settings.submit_queue_ttl - time.time()
+                async with flight.admission.slot(expires_in):
+                    flight.sent = True
+                    outcome = await provider.submit(intent.model, intent.input, webhook_url=intent.webhook_url,
+                                                    idempotency_key=intent.idempotency_key)
+            except AdmissionExpired:
+                await self.store.drop_intent(intent.owner, intent.idempotency_key)  # never sent: nothing to pay
+                flight.error = ClipiaMcpError(
+                    f"The queued submit expired after {self.settings.submit_queue_ttl:g} s before its turn came; "
+                    "it was never sent and nothing was charged. Submit again.", code="deadline_exceeded")
+                return
+            except ClipiaMcpError as exc:
+                if not exc.transient or not provider.capabilities.idempotency_keys:
+                    # Definitely not created (4xx), or not replayable: forget the intent so the key is reusable.
+                    await self.store.drop_intent(intent.owner, intent.idempotency_key)
+                    flight.error = exc
+                    return
                 self._resolve_later(caller, intent)
-            raise SubmitPending(
-                f"The API did not answer the submit within {deadline:g} s. It is recorded under idempotency_key "
-                f"{intent.idempotency_key!r} and will be resolved without paying twice: call submit_generation "
-                "again with the same arguments (or list_requests) shortly.")
-        record = self._record_from_submit(caller, intent, outcome)
-        await self.store.record_submit(intent, record)
-        self.tracker.track(provider, record)
-        return Submitted(record, outcome.warnings, False, intent.idempotency_key)
+                flight.error = SubmitPending(
+                    f"The submit's outcome is not known yet ({exc.code}: {exc.message}). It is recorded under "
+                    f"idempotency_key {intent.idempotency_key!r} and will be resolved without paying twice: call "
+                    "submit_generation again with the same arguments (or list_requests) shortly.",
+                    retry_after=exc.retry_after)
+                return
+            record = self._record_from_submit(caller, intent, outcome)
+            await self.store.record_submit(intent, record)
+            self.tracker.track(provider, record)
+            flight.result = Submitted(record, outcome.warnings, False, intent.idempotency_key)
+        except ClipiaMcpError as exc:  # the store failed: the intent (if written) is recovered later
+            flight.error = exc
+        except Exception as exc:  # noqa: BLE001 - background work must never take the process down
+            log.exception("submit %s failed unexpectedly", intent.idempotency_key[:8])
+            flight.error = ClipiaMcpError(f"The submit failed unexpectedly ({type(exc).__name__}).",
+                                          code="internal_server_error")
+        finally:
+            self._flights.pop((intent.owner, intent.idempotency_key), None)
+            flight.done.set()
 
     def _resolve_later(self, caller: Caller, intent: Intent) -> None:
         if self._tg is not None:

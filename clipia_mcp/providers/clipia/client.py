@@ -61,6 +61,8 @@ class ClipiaClient:
             retry_after_cap=s.retry_after_cap,
         )
         self.rate_limit = RateLimitState()
+        #: Size of the HTTP connection pool (submit admission keeps half of it for other calls).
+        self.max_connections = max_connections
         inner = transport or httpx.AsyncHTTPTransport(
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=min(20, max_connections)))
         self._sdk = AsyncClipia(

@@ -21,8 +21,13 @@ class RateLimitState:
     remaining: int | None = None
     reset_at: float | None = None  # monotonic time when the window resets
     observed: int = 0
+    #: Monotonic time before which a 429 (``Retry-After``) asked this key to hold off.
+    blocked_until: float = 0.0
 
-    def update(self, headers: httpx.Headers) -> None:
+    def update(self, headers: httpx.Headers, status_code: int = 200) -> None:
+        if status_code == 429:
+            retry_after = _int(headers.get("retry-after"))
+            self.blocked_until = max(self.blocked_until, time.monotonic() + (retry_after if retry_after else 1))
         limit = _int(headers.get("ratelimit-limit"))
         if limit is None:
             return
@@ -52,7 +57,7 @@ class ObservingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
-        self.state.update(response.headers)
+        self.state.update(response.headers, response.status_code)
         return response
 
     async def aclose(self) -> None:
