@@ -141,6 +141,8 @@ class Settings:
     poll_min_interval: float = C.POLL_MIN_INTERVAL
     poll_max_interval: float = C.POLL_MAX_INTERVAL
     poll_budget_rpm: int = C.POLL_BUDGET_RPM
+    #: With webhooks on (public_url + webhook_secret), seconds between fallback polls of a request (doubling).
+    webhook_fallback_interval: float = C.WEBHOOK_FALLBACK_INTERVAL
     wait_default: float = C.WAIT_DEFAULT
     #: The deadline of one tool call (retries, Retry-After and waits included), below hosts' ~60 s timeout.
     call_deadline: float = C.CALL_DEADLINE
@@ -210,6 +212,8 @@ class Settings:
             poll_min_interval=_float(env, "CLIPIA_MCP_POLL_MIN", C.POLL_MIN_INTERVAL, 0.01, 60),
             poll_max_interval=_float(env, "CLIPIA_MCP_POLL_MAX", C.POLL_MAX_INTERVAL, 0.01, 600),
             poll_budget_rpm=int(_float(env, "CLIPIA_MCP_POLL_BUDGET_RPM", C.POLL_BUDGET_RPM, 1, 100_000)),
+            webhook_fallback_interval=_float(env, "CLIPIA_MCP_WEBHOOK_FALLBACK", C.WEBHOOK_FALLBACK_INTERVAL,
+                                             0.01, 86_400),
             wait_default=_float(env, "CLIPIA_MCP_WAIT_DEFAULT", C.WAIT_DEFAULT, 0.1, 3600),
             call_deadline=_float(env, "CLIPIA_MCP_DEADLINE", _float(env, "CLIPIA_MCP_WAIT_MAX", C.CALL_DEADLINE,
                                                                     0.1, 3600), 0.1, 3600),

@@ -230,7 +230,7 @@ class QueueService:
                 return
             record = self._record_from_submit(caller, intent, outcome)
             await self.store.record_submit(intent, record)
-            self.tracker.track(provider, record)
+            self.tracker.track(provider, record, webhook=self._notifies_us(intent))
             flight.result = Submitted(record, outcome.warnings, False, intent.idempotency_key)
         except ClipiaMcpError as exc:  # the store failed: the intent (if written) is recovered later
             flight.error = exc
@@ -241,6 +241,10 @@ class QueueService:
         finally:
             self._flights.pop((intent.owner, intent.idempotency_key), None)
             flight.done.set()
+
+    def _notifies_us(self, intent: Intent) -> bool:
+        """The submit carried this server's own (verified) webhook URL: a delivery will tell us it is done."""
+        return self.webhook_url is not None and intent.webhook_url == self.webhook_url
 
     def _resolve_later(self, caller: Caller, intent: Intent) -> None:
         if self._tg is not None:
@@ -272,7 +276,7 @@ class QueueService:
             return False
         record = self._record_from_submit(caller, intent, response)
         await self.store.record_submit(intent, record)
-        self.tracker.track(provider, record)
+        self.tracker.track(provider, record, webhook=self._notifies_us(intent))
         return True
 
     @staticmethod
@@ -312,6 +316,7 @@ class QueueService:
         item = self.tracker.get(caller.owner, request_id)
         if item is not None:
             return item
+        await self.tracker.flush()  # a change retired from memory may still be on its way to the store
         record = await self.store.get(caller.owner, request_id)
         if record is None and caller.shared_key:
             raise NotTrackedError(
@@ -385,6 +390,7 @@ class QueueService:
 
     async def list_requests(self, caller: Caller, status: str | None, limit: int) -> list[RequestRecord]:
         """The caller's requests from the store, newest first."""
+        await self.tracker.flush()
         return await self.store.list_recent(caller.owner, status=status, limit=limit)
 
     # ------------------------------------------------------------------ webhooks

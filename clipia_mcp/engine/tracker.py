@@ -49,14 +49,18 @@ class Tracked:
     error: ClipiaMcpError | None = None
     last_poll: float = 0.0
     polls: int = 0
+    #: The submit carried this server's verified webhook URL: polling is only a slow fallback.
+    webhook: bool = False
 
 
 class Tracker:
     """Owns every :class:`Tracked` request and their poll loops."""
 
     def __init__(self, store: Store, *, min_interval: float = C.POLL_MIN_INTERVAL,
-                 max_interval: float = C.POLL_MAX_INTERVAL, budget_rpm: int = C.POLL_BUDGET_RPM) -> None:
+                 max_interval: float = C.POLL_MAX_INTERVAL, budget_rpm: int = C.POLL_BUDGET_RPM,
+                 webhook_fallback: float = C.WEBHOOK_FALLBACK_INTERVAL) -> None:
         self.store = store
+        self.webhook_fallback = webhook_fallback
         self.min_interval = min_interval
         self.max_interval = max_interval
         self.budget_rpm = budget_rpm
@@ -66,6 +70,9 @@ class Tracker:
         self._finished: deque[tuple[str, str]] = deque()
         self._tg: TaskGroup | None = None
         self._rng = random.Random()
+        self._dirty: dict[tuple[str, str], RequestRecord] = {}
+        self._writing = False
+        self._flushed = anyio.Event()
 
     def bind(self, tg: TaskGroup) -> None:
         """Give the tracker the task group its poll loops live in (the server's lifespan)."""
@@ -91,12 +98,16 @@ class Tracker:
         """Every tracked copy of ``request_id`` (one per owner that knows it)."""
         return [item for (_, rid), item in self._items.items() if rid == request_id]
 
-    def track(self, client: QueueProvider, record: RequestRecord) -> Tracked:
-        """Register a request (idempotent) and start its poll loop if it is still running."""
+    def track(self, client: QueueProvider, record: RequestRecord, *, webhook: bool = False) -> Tracked:
+        """Register a request (idempotent) and start its poll loop if it is still running.
+
+        ``webhook``: its submit carried this server's verified webhook URL, so the loop only polls as a
+        slow fallback (every ``webhook_fallback`` s, doubling) in case a delivery is lost.
+        """
         key = (record.owner, record.request_id)
         item = self._items.get(key)
         if item is None:
-            item = Tracked(record=record, client=client, budget=self.budget_for(client))
+            item = Tracked(record=record, client=client, budget=self.budget_for(client), webhook=webhook)
             self._items[key] = item
         elif record.updated_at > item.record.updated_at:
             item.record = record
@@ -142,6 +153,9 @@ class Tracker:
             while not item.record.settled:
                 if item.record.terminal:
                     delay = 0.0 if failures == 0 else min(self.max_interval, self.min_interval * 2**failures)
+                elif item.webhook and failures == 0:
+                    # Webhooks replace polling: a rare look in case a delivery never comes.
+                    delay = self.webhook_fallback * 2 ** min(6, item.polls)
                 else:
                     delay = self.interval(item.record, item.first_progress) if failures == 0 else min(
                         self.max_interval, self.min_interval * 2**failures)
@@ -239,20 +253,57 @@ class Tracker:
         return record.model_copy(update={"status": "IN_PROGRESS"})  # not final yet; poll again
 
     async def _update(self, item: Tracked, record: RequestRecord) -> None:
+        """Adopt ``record``; on a real change wake the waiters first, then persist and notify off the critical path."""
         old = item.record
         record = record.model_copy(update={"updated_at": time.time()})
         item.record = record
         if (old.status, old.queue_position, old.progress, old.output is None) != (
                 record.status, record.queue_position, record.progress, record.output is None) or record.terminal:
-            await self.store.upsert(record)
             if record.terminal and not old.terminal:
                 self._retire((record.owner, record.request_id))
             self._signal(item)
+            if self._tg is None:  # no background: write and notify inline
+                await self._write([record])
+            else:
+                self._dirty[(record.owner, record.request_id)] = record
+                if not self._writing:
+                    self._writing = True
+                    self._flushed = anyio.Event()
+                    self._tg.start_soon(self._writer)
+
+    async def _writer(self) -> None:
+        """Write pending changes in batches (one transaction each), then tell the listeners."""
+        try:
+            while self._dirty:
+                await anyio.sleep(0)  # let changes arriving together (a burst of webhooks) join this batch
+                batch = list(self._dirty.values())
+                self._dirty.clear()
+                await self._write(batch)
+        finally:
+            self._writing = False
+            self._flushed.set()
+
+    async def _write(self, records: list[RequestRecord]) -> None:
+        try:
+            many = getattr(self.store, "upsert_many", None)
+            if many is not None:
+                await many(records)
+            else:
+                for record in records:
+                    await self.store.upsert(record)
+        except Exception:  # noqa: BLE001 - the journal failing must not stop polling; recovery re-polls
+            log.exception("could not write %d change(s) to the store", len(records))
+        for record in records:
             for listener in list(self._listeners):
                 try:
                     await listener(record)
                 except Exception:  # noqa: BLE001 - a broken listener must not stop polling
                     log.exception("change listener failed")
+
+    async def flush(self) -> None:
+        """Wait until every change made so far is in the store (readers of the store call this first)."""
+        while self._writing:
+            await self._flushed.wait()
 
     def _retire(self, key: tuple[str, str]) -> None:
         """Bound memory: forget the oldest finished requests (the journal still has them)."""

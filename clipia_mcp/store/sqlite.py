@@ -212,6 +212,20 @@ class SqliteStore:
     async def upsert(self, record: RequestRecord) -> None:
         await self._run(lambda c: _upsert(c, record))
 
+    async def upsert_many(self, records: list[RequestRecord]) -> None:
+        """Several changes in one transaction (the tracker batches changes that arrive together)."""
+        def op(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for record in records:
+                    _upsert(c, record)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+        await self._run(op)
+
     async def get(self, owner: str, request_id: str) -> RequestRecord | None:
         def op(c: sqlite3.Connection) -> RequestRecord | None:
             row = c.execute("SELECT * FROM requests WHERE owner=? AND request_id=?", (owner, request_id)).fetchone()
