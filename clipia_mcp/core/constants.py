@@ -48,6 +48,9 @@ MAX_MODEL_SLUG_CHARS = 128
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 MAX_LIST_LIMIT = 200
 
+# The model catalogue changes rarely: list_models answers from memory for this long
+CATALOGUE_TTL = 300.0
+
 # Results
 PREVIEW_MAX_BYTES = 256 * 1024
 PREVIEW_FETCH_TIMEOUT = 5.0

@@ -82,6 +82,8 @@ class QueueService:
         self._submit_locks: dict[tuple[str, str], anyio.Lock] = {}
         self._flights: dict[tuple[str, str], _Flight] = {}
         self.admission = Admissions()
+        self._catalogue: dict[int, tuple[object, float, list[dict[str, Any]]]] = {}
+        self._catalogue_lock = anyio.Lock()
         self._tg: TaskGroup | None = None
 
     def bind(self, tg: TaskGroup) -> None:
@@ -427,8 +429,16 @@ class QueueService:
     # ------------------------------------------------------------------ catalogue and account
 
     async def list_models(self, caller: Caller) -> list[dict[str, Any]]:
-        """Clipia's catalogue plus the entries of the extra providers this caller can use."""
-        return [*await caller.clipia.list_models(), *caller.catalogue_extras()]
+        """Clipia's catalogue (cached per upstream key for ``CATALOGUE_TTL``) plus the extra providers' entries."""
+        client = caller.clipia
+        cached = self._catalogue.get(id(client))
+        if cached is None or cached[0] is not client or time.monotonic() - cached[1] > C.CATALOGUE_TTL:
+            async with self._catalogue_lock:  # one fetch for concurrent callers
+                cached = self._catalogue.get(id(client))
+                if cached is None or cached[0] is not client or time.monotonic() - cached[1] > C.CATALOGUE_TTL:
+                    cached = (client, time.monotonic(), await client.list_models())
+                    self._catalogue[id(client)] = cached
+        return [*(dict(m) for m in cached[2]), *caller.catalogue_extras()]
 
     async def get_model(self, caller: Caller, slug: str) -> dict[str, Any]:
         """One model object (extra providers answer from their own catalogue)."""

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from mcp.types import CallToolResult, ContentBlock, ResourceLink, TextContent
 from pydantic import BaseModel
 
@@ -26,6 +25,9 @@ from clipia_mcp.core.records import RequestRecord
 from clipia_mcp.core.timeutil import iso_seconds
 from clipia_mcp.mcp.previews import preview
 from clipia_mcp.mcp.views import ErrorView, RequestView
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 RESOURCE_PREFIX = "clipia://requests/"

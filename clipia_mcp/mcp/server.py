@@ -23,6 +23,7 @@ from clipia_mcp.core.settings import Settings
 from clipia_mcp.mcp import resources
 from clipia_mcp.mcp.results import error_result
 from clipia_mcp.mcp.runtime import Runtime, open_runtime
+from clipia_mcp.mcp.schemas import compact_tool_schemas
 from clipia_mcp.mcp.tasks import TasksExtension, mcp_name_guard
 from clipia_mcp.mcp.tools import register_all
 
@@ -144,5 +145,6 @@ def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
     )
     mcp.runtime_holder = holder
     register_all(mcp)
+    compact_tool_schemas(mcp)
     resources.register(mcp, legacy)
     return mcp

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -23,7 +23,9 @@ from clipia_mcp.core.settings import Settings
 from clipia_mcp.engine.runtime import WEBHOOK_PATH
 from clipia_mcp.mcp.server import ClipiaMCPServer, build_server
 from clipia_mcp.transports.auth import AuthMiddleware, AuthMode, CallerPool
-from clipia_mcp.transports.webhooks import WebhookReceiver
+
+if TYPE_CHECKING:
+    from clipia_mcp.transports.webhooks import WebhookReceiver
 
 HttpTransport = Literal["streamable-http", "sse"]
 
@@ -110,6 +112,8 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
     async def lifespan(a: Starlette) -> AsyncIterator[None]:
         async with mcp.runtime_holder.open(recover_all_owners=auth in ("token", "oauth")) as rt, inner(a):
             if settings.webhook_secret:
+                from clipia_mcp.transports.webhooks import WebhookReceiver
+
                 receiver.append(WebhookReceiver(settings.webhook_secret, rt.service))
             if auth == "none":
                 yield

@@ -7,10 +7,14 @@ of a fixed guess.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass
@@ -48,17 +52,27 @@ def _int(raw: str | None) -> int | None:
     return value if value >= 0 else None
 
 
-class ObservingTransport(httpx.AsyncBaseTransport):
-    """Wraps the real transport and records rate-limit headers of every response."""
+def observing_transport(inner: httpx.AsyncBaseTransport, state: RateLimitState) -> httpx.AsyncBaseTransport:
+    """Wrap the real transport so that every response's rate-limit headers land in ``state``."""
+    return _observing_class()(inner, state)
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, state: RateLimitState) -> None:
-        self._inner = inner
-        self.state = state
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._inner.handle_async_request(request)
-        self.state.update(response.headers, response.status_code)
-        return response
+@functools.cache
+def _observing_class() -> Callable[[httpx.AsyncBaseTransport, RateLimitState], httpx.AsyncBaseTransport]:
+    """Defined on first use: httpx is imported when the first client is built, not at server start."""
+    import httpx
 
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+    class ObservingTransport(httpx.AsyncBaseTransport):
+        def __init__(self, inner: httpx.AsyncBaseTransport, state: RateLimitState) -> None:
+            self._inner = inner
+            self.state = state
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await self._inner.handle_async_request(request)
+            self.state.update(response.headers, response.status_code)
+            return response
+
+        async def aclose(self) -> None:
+            await self._inner.aclose()
+
+    return ObservingTransport
