@@ -66,6 +66,7 @@ class Tracker:
         self.budget_rpm = budget_rpm
         self._listeners: list[ChangeListener] = []
         self._items: dict[tuple[str, str], Tracked] = {}
+        self._owners: dict[str, set[str]] = {}  # request id -> owners tracking it (webhooks look up by id)
         self._budgets: dict[int, PollBudget] = {}
         self._finished: deque[tuple[str, str]] = deque()
         self._tg: TaskGroup | None = None
@@ -96,7 +97,7 @@ class Tracker:
 
     def find(self, request_id: str) -> list[Tracked]:
         """Every tracked copy of ``request_id`` (one per owner that knows it)."""
-        return [item for (_, rid), item in self._items.items() if rid == request_id]
+        return [self._items[(owner, request_id)] for owner in self._owners.get(request_id, ())]
 
     def track(self, client: QueueProvider, record: RequestRecord, *, webhook: bool = False) -> Tracked:
         """Register a request (idempotent) and start its poll loop if it is still running.
@@ -109,6 +110,7 @@ class Tracker:
         if item is None:
             item = Tracked(record=record, client=client, budget=self.budget_for(client), webhook=webhook)
             self._items[key] = item
+            self._owners.setdefault(record.request_id, set()).add(record.owner)
         elif record.updated_at > item.record.updated_at:
             item.record = record
         self.ensure_loop(item)
@@ -313,6 +315,11 @@ class Tracker:
             item = self._items.get(old)
             if item is not None and item.record.terminal:
                 del self._items[old]
+                owners = self._owners.get(old[1])
+                if owners is not None:
+                    owners.discard(old[0])
+                    if not owners:
+                        del self._owners[old[1]]
 
     def _signal(self, item: Tracked) -> None:
         item.changed.set()

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 TOLERANCE_S = 300
 REPLAY_MEMORY = 10_000
+_TRACKED, _UNTRACKED = b'{"ok":true,"tracked":true}', b'{"ok":true,"tracked":false}'
 
 
 class WebhookReceiver:
@@ -77,7 +78,7 @@ class WebhookReceiver:
         self._remember(digest)
         self.accepted += 1
         applied = await self.service.apply_delivery(request_id, payload)
-        return JSONResponse({"ok": True, "tracked": applied})
+        return Response(_TRACKED if applied else _UNTRACKED, media_type="application/json")
 
     def _reject(self, status: int, reason: str) -> Response:
         self.rejected += 1
