@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from mcp.server import MCPServer
@@ -14,7 +14,15 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, CallToolResult, InputRequiredResult, ListResourcesResult, PaginatedRequestParams
+from mcp.types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    Icon,
+    InputRequiredResult,
+    ListResourcesResult,
+    PaginatedRequestParams,
+    ToolAnnotations,
+)
 from pydantic import ValidationError
 
 from clipia_mcp import __version__
@@ -23,7 +31,7 @@ from clipia_mcp.core.settings import Settings
 from clipia_mcp.mcp import resources
 from clipia_mcp.mcp.results import error_result
 from clipia_mcp.mcp.runtime import Runtime, open_runtime
-from clipia_mcp.mcp.schemas import compact_tool_schemas
+from clipia_mcp.mcp.schemas import publish_schemas
 from clipia_mcp.mcp.tasks import TasksExtension, mcp_name_guard
 from clipia_mcp.mcp.tools import register_all
 
@@ -55,6 +63,20 @@ class ClipiaMCPServer(MCPServer[Runtime]):
     """
 
     runtime_holder: RuntimeHolder
+    #: Each tool's function by name (its output model is read from its return annotation).
+    tool_functions: dict[str, Callable[..., Any]]
+
+    def add_tool(self, fn: Callable[..., Any], name: str | None = None, title: str | None = None,
+                 description: str | None = None, annotations: ToolAnnotations | None = None,
+                 icons: list[Icon] | None = None, meta: dict[str, Any] | None = None,
+                 structured_output: bool | None = None) -> None:
+        """Register a tool without deriving its output schema (``publish_schemas`` sets the shipped one)."""
+        super().add_tool(fn, name=name, title=title, description=description, annotations=annotations,
+                         icons=icons, meta=meta, structured_output=False if structured_output is None
+                         else structured_output)
+        if not hasattr(self, "tool_functions"):
+            self.tool_functions = {}
+        self.tool_functions[name or fn.__name__] = fn
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None
@@ -145,6 +167,6 @@ def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
     )
     mcp.runtime_holder = holder
     register_all(mcp)
-    compact_tool_schemas(mcp)
+    publish_schemas(mcp, mcp.tool_functions)
     resources.register(mcp, legacy)
     return mcp

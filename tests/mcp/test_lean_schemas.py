@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from clipia_mcp.core.settings import ApiKey, Settings
-from clipia_mcp.mcp.schemas import compact
+from clipia_mcp.mcp.schemas import compact, derive_output_schemas, load_published
 from clipia_mcp.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -44,3 +44,9 @@ def test_compact_keeps_what_validates() -> None:
     validator = jsonschema.Draft202012Validator(small)
     assert validator.is_valid({"s": "a", "n": None}) and validator.is_valid({"s": "a", "n": 3})
     assert not validator.is_valid({"s": "a", "n": -1}) and not validator.is_valid({"n": 1})
+
+
+def test_the_shipped_output_schemas_match_the_models() -> None:
+    """Regenerate with ``python -m clipia_mcp.mcp.schemas`` after changing an output model or adding a tool."""
+    mcp = build_server(Settings(api_key=ApiKey("clipia_live_schemaschema0000"), journal_path=None))
+    assert load_published() == derive_output_schemas(mcp.tool_functions)
