@@ -47,11 +47,12 @@ OUTPUT = {"images": [{"url": "https://cdn.example/out.png", "width": 1024, "heig
 
 
 class Upstream:
-    """Never called: with webhooks the loop does not poll (a call here would be a bug in the bench)."""
+    """Never polled (with webhooks the loop does not poll); answers the one confirming result fetch."""
 
     name = "clipia"
     capabilities = Capabilities()
-    calls: Counter[str] = Counter()
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
 
     def check_input(self, model: str, data: dict[str, Any]) -> None: ...
 
@@ -63,7 +64,8 @@ class Upstream:
         raise AssertionError("polled")
 
     async def result(self, request_id: str, *, retry: bool = True) -> ResultResponse:
-        raise AssertionError("result fetched")
+        self.calls["result"] += 1
+        return ResultResponse(request_id=request_id, status="COMPLETED", output=OUTPUT, cost=4)
 
     async def delete(self, request_id: str, *, delete_input: bool = False) -> None: ...
 
