@@ -29,6 +29,8 @@ POLL_BUDGET_RPM = 60  # share of the account's rate limit the poller may use
 POLL_MAX_CONSECUTIVE_ERRORS = 20
 #: With a verified webhook receiver, a request is polled only this long after its last look (doubling).
 WEBHOOK_FALLBACK_INTERVAL = 300.0
+#: A webhook that carried the output is confirmed by one result fetch this long after it woke the waiters.
+CONFIRM_DELAY = 1.0
 TERMINAL_CACHE = 500  # finished requests kept in memory; older ones are re-read from the journal
 
 # Waiting inside a tool call (hosts commonly time a tool call out at 60 s)

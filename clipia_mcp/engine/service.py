@@ -408,8 +408,13 @@ class QueueService:
             if record is not None:
                 await self.tracker.apply(item, record)
                 if record.output is not None and self._tg is not None:
-                    self._tg.start_soon(self.tracker.confirm, item)  # the signed payload serves now; the API confirms
+                    self._tg.start_soon(self._confirm_later, item)  # the signed payload serves now; the API confirms
         return bool(items)
+
+    async def _confirm_later(self, item: Tracked) -> None:
+        """The confirming fetch, after the burst a delivery may be part of (it must not compete with waiters)."""
+        await anyio.sleep(C.CONFIRM_DELAY)
+        await self.tracker.confirm(item)
 
     # ------------------------------------------------------------------ tasks
 
