@@ -186,7 +186,7 @@ class QueueService:
                 await self._fly(caller, intent, flight)
         with anyio.move_on_after(max(0.0, deadline_at - time.monotonic())):
             await flight.done.wait()
-        if not flight.done.is_set():
+        if not flight.done.is_set() or (flight.result is None and flight.error is None):  # (inline: cut short)
             queued = not flight.sent
             wait = flight.admission.estimated_wait() if queued else None
             state = (f"queued for this key's submit admission ({flight.admission.queued} waiting: the account's "

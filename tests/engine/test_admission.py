@@ -193,3 +193,14 @@ async def test_a_429_holds_the_queue_until_retry_after() -> None:
             window.blocked_until = 0.0
             admission._answered.set()  # noqa: SLF001
     assert sent == [1]
+
+
+async def test_without_a_task_group_the_submit_runs_inline_and_a_timeout_is_pending() -> None:
+    svc, fake, caller = service(deadline=0.05)
+    with anyio.fail_after(30), pytest.raises(SubmitPending):
+        await svc.submit(caller, "m", {"prompt": "inline"}, idempotency_key="k3")
+    assert fake.keys["k3"] == 1
+    fake.gate.set()
+    with anyio.fail_after(30):
+        again = await svc.submit(caller, "m", {"prompt": "inline"}, idempotency_key="k3")
+    assert again.record.request_id == fake.created["k3"]
