@@ -84,6 +84,7 @@ class QueueService:
         self.admission = Admissions()
         self._catalogue: dict[int, tuple[object, float, list[dict[str, Any]]]] = {}
         self._catalogue_lock = anyio.Lock()
+        self._to_confirm: list[Tracked] = []
         self._tg: TaskGroup | None = None
 
     def bind(self, tg: TaskGroup) -> None:
@@ -408,13 +409,27 @@ class QueueService:
             if record is not None:
                 await self.tracker.apply(item, record)
                 if record.output is not None and self._tg is not None:
-                    self._tg.start_soon(self._confirm_later, item)  # the signed payload serves now; the API confirms
+                    self._confirm_later(item)  # the signed payload serves now; the API confirms
         return bool(items)
 
-    async def _confirm_later(self, item: Tracked) -> None:
-        """The confirming fetch, after the burst a delivery may be part of (it must not compete with waiters)."""
-        await anyio.sleep(C.CONFIRM_DELAY)
-        await self.tracker.confirm(item)
+    def _confirm_later(self, item: Tracked) -> None:
+        """Queue the confirming fetch; one task runs them after the burst a delivery may be part of."""
+        self._to_confirm.append(item)
+        if len(self._to_confirm) == 1 and self._tg is not None:
+            self._tg.start_soon(self._confirm_batch)
+
+    async def _confirm_batch(self) -> None:
+        await anyio.sleep(C.CONFIRM_DELAY)  # waiters first: the fetches must not compete with their answers
+        batch, self._to_confirm = self._to_confirm, []
+        limiter = anyio.CapacityLimiter(16)  # a burst of deliveries must not take the whole connection pool
+
+        async def one(item: Tracked) -> None:
+            async with limiter:
+                await self.tracker.confirm(item)
+
+        async with anyio.create_task_group() as tg:
+            for item in batch:
+                tg.start_soon(one, item)
 
     # ------------------------------------------------------------------ tasks
 

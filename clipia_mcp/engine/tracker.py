@@ -333,8 +333,10 @@ class Tracker:
         """
         if not item.record.terminal or (record.terminal and item.record.output is None and record.output is not None):
             await self._update(item, record)
-            item.wake.set()
-            self.ensure_loop(item)  # terminal without output: the loop fetches the result
+            if not item.record.settled:
+                item.wake.set()  # terminal without output: the loop fetches the result now
+            # (settled: the loop sees it at its next tick and ends; waking it here would only add work to a burst)
+            self.ensure_loop(item)
 
     async def confirm(self, item: Tracked) -> None:
         """One result fetch after an out-of-band terminal state (a webhook): the API's answer is the record."""
