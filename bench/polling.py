@@ -248,6 +248,10 @@ async def run_ours(emu: Emu, n: int, webhook: bool) -> dict[str, Any]:
         tg.cancel_scope.cancel()
     await api.aclose()
     journal.close()
+    adm = service.admission.for_client(api)
+    print(f"    [{'ours+webhook' if webhook else 'ours'} N={n}] upstream calls by op {dict(api.calls)}; admission "
+          f"admitted={adm.admitted} expired={adm.expired}; 429 holds until "
+          f"{max(0.0, api.rate_limit.blocked_until - time.monotonic()):.1f}s from now", flush=True)
     budget = tracker.budget_for(api).rate
     return summarize("ours+webhook" if webhook else "ours", n, calls, latencies, errors, wall,
                      max(submitted_at, default=float("nan")), n / (2 * budget * SCALE))

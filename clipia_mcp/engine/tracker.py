@@ -341,8 +341,8 @@ class Tracker:
     async def confirm(self, item: Tracked) -> None:
         """One result fetch after an out-of-band terminal state (a webhook): the API's answer is the record."""
         try:
+            await item.budget.acquire()  # paced like polls: a burst of confirmations must not crowd out submits
             async with item.poll_lock:
-                item.budget.take()
                 result = await item.client.result(item.record.request_id)
         except ClipiaMcpError as exc:
             log.info("confirming fetch of %s failed: %s", item.record.request_id, exc.code)
