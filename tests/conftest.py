@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pgserver import pg_dsn, pg_server  # noqa: F401 - fixtures: one PostgreSQL server per test session
 
 from clipia_mcp.sandbox import Emulator, EmulatorConfig, EmulatorServer
 from clipia_mcp.sandbox.state import Key

@@ -31,6 +31,7 @@ POLL_MAX_CONSECUTIVE_ERRORS = 20
 WEBHOOK_FALLBACK_INTERVAL = 300.0
 #: A webhook that carried the output is confirmed by one result fetch this long after it woke the waiters.
 CONFIRM_DELAY = 1.0
+LEASE_TTL = 8.0  # seconds a replica's poll lease lasts unless renewed (replicas on PostgreSQL)
 TERMINAL_CACHE = 500  # finished requests kept in memory; older ones are re-read from the journal
 
 # Waiting inside a tool call (hosts commonly time a tool call out at 60 s)

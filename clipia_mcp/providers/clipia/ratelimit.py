@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from clipia_mcp.core import metrics
+
 if TYPE_CHECKING:
     import httpx
 
@@ -70,6 +72,10 @@ def _observing_class() -> Callable[[httpx.AsyncBaseTransport, RateLimitState], h
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             response = await self._inner.handle_async_request(request)
             self.state.update(response.headers, response.status_code)
+            metrics.inc("clipia_mcp_upstream_calls_total", method=request.method,
+                        status=f"{response.status_code // 100}xx")
+            if response.status_code == 429:
+                metrics.inc("clipia_mcp_upstream_429_total")
             return response
 
         async def aclose(self) -> None:
