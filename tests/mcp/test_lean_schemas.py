@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 
 import jsonschema
 import pytest
@@ -13,6 +15,15 @@ from clipia_mcp.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 BUDGET = 12_000  # bytes of tools/list, output schemas included
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_log_forwarding() -> Iterator[None]:
+    """build_server attaches the client log handler to the package logger; later tests expect none."""
+    root = logging.getLogger("clipia_mcp")
+    before = list(root.handlers)
+    yield
+    root.handlers[:] = before
 
 
 async def tools_json() -> list[dict[str, object]]:
