@@ -149,9 +149,13 @@ class Settings:
     poll_min_interval: float = C.POLL_MIN_INTERVAL
     poll_max_interval: float = C.POLL_MAX_INTERVAL
     poll_budget_rpm: int = C.POLL_BUDGET_RPM
+    #: With webhooks on (public_url + webhook_secret), seconds between fallback polls of a request (doubling).
+    webhook_fallback_interval: float = C.WEBHOOK_FALLBACK_INTERVAL
     wait_default: float = C.WAIT_DEFAULT
     #: The deadline of one tool call (retries, Retry-After and waits included), below hosts' ~60 s timeout.
     call_deadline: float = C.CALL_DEADLINE
+    #: How long a submit may wait in the admission queue before it expires unsent.
+    submit_queue_ttl: float = C.SUBMIT_QUEUE_TTL
     heartbeat_interval: float = C.HEARTBEAT_INTERVAL
     dedup_window: float = C.DEDUP_WINDOW
     sandbox_time_scale: float = 0.2
@@ -227,9 +231,12 @@ class Settings:
             poll_min_interval=_float(env, "CLIPIA_MCP_POLL_MIN", C.POLL_MIN_INTERVAL, 0.01, 60),
             poll_max_interval=_float(env, "CLIPIA_MCP_POLL_MAX", C.POLL_MAX_INTERVAL, 0.01, 600),
             poll_budget_rpm=int(_float(env, "CLIPIA_MCP_POLL_BUDGET_RPM", C.POLL_BUDGET_RPM, 1, 100_000)),
+            webhook_fallback_interval=_float(env, "CLIPIA_MCP_WEBHOOK_FALLBACK", C.WEBHOOK_FALLBACK_INTERVAL,
+                                             0.01, 86_400),
             wait_default=_float(env, "CLIPIA_MCP_WAIT_DEFAULT", C.WAIT_DEFAULT, 0.1, 3600),
             call_deadline=_float(env, "CLIPIA_MCP_DEADLINE", _float(env, "CLIPIA_MCP_WAIT_MAX", C.CALL_DEADLINE,
                                                                     0.1, 3600), 0.1, 3600),
+            submit_queue_ttl=_float(env, "CLIPIA_MCP_SUBMIT_QUEUE_TTL", C.SUBMIT_QUEUE_TTL, 1, 86_400),
             heartbeat_interval=_float(env, "CLIPIA_MCP_HEARTBEAT", C.HEARTBEAT_INTERVAL, 0.05, 60),
             dedup_window=_float(env, "CLIPIA_MCP_DEDUP_WINDOW", C.DEDUP_WINDOW, 0, 86_400),
             retry_base_delay=_float(env, "CLIPIA_MCP_RETRY_BASE", C.RETRY_BASE_DELAY, 0, 60),

@@ -155,6 +155,17 @@ class SqliteStore:
         finally:
             metrics.observe("clipia_mcp_store_seconds", time.monotonic() - started, backend="sqlite")
 
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A small read: inline when the connection is free (a local page read costs less than a thread hop)."""
+        if not self._lock.acquire(blocking=False):
+            return await self._run(fn)
+        try:
+            return fn(self._conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"The journal at {self.describe()} failed: {_reason(exc)}") from None
+        finally:
+            self._lock.release()
+
     # ---------------------------------------------------------------- intents
 
     async def claim_intent(self, intent: Intent) -> Intent:
@@ -176,7 +187,7 @@ class SqliteStore:
             row = c.execute("SELECT * FROM intents WHERE owner=? AND idempotency_key=?", (owner, key)).fetchone()
             return _intent(row) if row else None
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def recent_same_input(self, owner: str, model: str, input_hash: str, since: float) -> Intent | None:
         def op(c: sqlite3.Connection) -> Intent | None:
@@ -234,12 +245,26 @@ class SqliteStore:
     async def upsert(self, record: RequestRecord) -> None:
         await self._run(lambda c: _upsert(c, record))
 
+    async def upsert_many(self, records: list[RequestRecord]) -> None:
+        """Several changes in one transaction (the tracker batches changes that arrive together)."""
+        def op(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for record in records:
+                    _upsert(c, record)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+        await self._run(op)
+
     async def get(self, owner: str, request_id: str) -> RequestRecord | None:
         def op(c: sqlite3.Connection) -> RequestRecord | None:
             row = c.execute("SELECT * FROM requests WHERE owner=? AND request_id=?", (owner, request_id)).fetchone()
             return _record(row) if row else None
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def find(self, request_id: str) -> list[RequestRecord]:
         def op(c: sqlite3.Connection) -> list[RequestRecord]:
@@ -256,7 +281,7 @@ class SqliteStore:
             rows = c.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*args, limit)).fetchall()
             return [_record(r) for r in rows]
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def unfinished(self, owner: str | None = None) -> list[RequestRecord]:
         def op(c: sqlite3.Connection) -> list[RequestRecord]:
@@ -281,7 +306,7 @@ class SqliteStore:
             row = c.execute("SELECT * FROM tasks WHERE task_id=?", (task_id,)).fetchone()
             return TaskRecord(**dict(row)) if row else None
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def cancel_task(self, task_id: str, when: float) -> None:
         await self._run(lambda c: c.execute(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -26,7 +26,9 @@ from clipia_mcp.mcp.server import ClipiaMCPServer, build_server
 from clipia_mcp.transports.auth import AuthMiddleware, AuthMode, CallerPool
 from clipia_mcp.transports.events import SSE_RETRY_MS, MemoryEventStore
 from clipia_mcp.transports.metrics import endpoints
-from clipia_mcp.transports.webhooks import WebhookReceiver
+
+if TYPE_CHECKING:
+    from clipia_mcp.transports.webhooks import WebhookReceiver
 
 HttpTransport = Literal["streamable-http", "sse"]
 
@@ -122,6 +124,8 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
         async with mcp.runtime_holder.open(recover_all_owners=auth in ("token", "oauth")) as rt, inner(a):
             live.append(rt)
             if settings.webhook_secret:
+                from clipia_mcp.transports.webhooks import WebhookReceiver
+
                 receiver.append(WebhookReceiver(settings.webhook_secret, rt.service))
             if auth == "none":
                 yield

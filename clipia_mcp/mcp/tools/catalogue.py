@@ -53,7 +53,7 @@ def register(mcp: MCPServer[Any]) -> None:
             Literal["image", "video", "audio", "text"] | None, Field(description="Only models of this type.")
         ] = None,
         search: Annotated[
-            str | None, Field(description="Case-insensitive text to find in slug, name or description.",
+            str | None, Field(description="Text to find in slug, name or description.",
                               max_length=200)
         ] = None,
     ) -> Annotated[CallToolResult, ModelList]:
@@ -100,8 +100,8 @@ def register(mcp: MCPServer[Any]) -> None:
     @mcp.tool(title="Estimate cost", annotations=READ)
     async def estimate_cost(model: ModelSlug, input: ModelInput, ctx: Context  # noqa: A002
                             ) -> Annotated[CallToolResult, EstimateView]:
-        """The exact credit cost of a generation with this input (nothing is queued or charged), with the
-        current balance and whether it is affordable. Also reports input keys the model would ignore."""
+        """Exact credit cost of a generation with this input (nothing is queued), the balance, whether it
+        is affordable, and input keys the model would ignore."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             slug = check.model_slug(model, extra_models())
