@@ -42,6 +42,8 @@ async def open_sandbox(settings: Settings) -> AsyncIterator[SandboxEndpoints]:
     from clipia_mcp.sandbox.state import Emulator, EmulatorConfig
 
     async with contextlib.AsyncExitStack() as stack:
+        # Its own thread and event loop: whatever breaks inside the emulator reaches the server only as
+        # failed HTTP calls (retryable errors), never as an exception in the server's task group.
         emulator = Emulator(EmulatorConfig(time_scale=settings.sandbox_time_scale))
         place = SandboxPlace(settings.sandbox_dir) if settings.sandbox_dir is not None else None
         key = place.restore(emulator, balance=10_000) if place is not None else None
@@ -49,7 +51,8 @@ async def open_sandbox(settings: Settings) -> AsyncIterator[SandboxEndpoints]:
             server = EmulatorServer(emulator, port=place.port or 0 if place is not None else 0)
         except OSError:
             server = EmulatorServer(emulator)  # taken (another sandbox runs): a free one
-        server = await stack.enter_async_context(server)
+        server.start_in_thread()
+        stack.callback(server.stop_thread)
         if place is not None:
             place.port = server.port
             place.save()

@@ -17,7 +17,6 @@ from clipia_mcp.core.records import GenerationError, Intent, RequestRecord, Task
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.engine.runtime import open_store
 from clipia_mcp.store.base import Store
-from clipia_mcp.store.postgres import SCHEMA_VERSION
 
 pytestmark = pytest.mark.anyio
 
@@ -184,7 +183,9 @@ async def test_replicas_starting_together_migrate_once(pg_server: PgServer) -> N
     assert len(opened) == 4
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-    assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))  # each migration once
+    from clipia_mcp.store.postgres import SCHEMA_VERSION
+
+    assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))  # each version once
 
 
 async def test_password_never_shown(pg_server: PgServer) -> None:
