@@ -3,81 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import pytest
-from conftest import balance_of, error_of, server_env, structured
+from conftest import balance_of, error_of, server_env, stdio, structured
 from mcp import Client
-from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult, Request, RequestParams, Result
+from mcp_types import Result
 from procs import http_server
-from pydantic import ConfigDict, Field
-from test_mcp_stdio import stdio
+from support import TASKS, CreateTaskResult, TaskCancel, TaskGet, TaskIdParams, TaskResult, TasksClient
 
 from clipia_mcp.sandbox import EmulatorServer
 
 pytestmark = pytest.mark.anyio
-TASKS = "io.modelcontextprotocol/tasks"
-
-
-class CreateTaskResult(Result):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    result_type: Literal["task"] = Field(alias="resultType")
-    task_id: str = Field(alias="taskId")
-    status: str
-    status_message: str | None = Field(default=None, alias="statusMessage")
-    poll_interval_ms: int | None = Field(default=None, alias="pollIntervalMs")
-
-
-class TaskResult(Result):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    task_id: str = Field(alias="taskId")
-    status: str
-    status_message: str | None = Field(default=None, alias="statusMessage")
-    result: dict[str, Any] | None = None
-    poll_interval_ms: int | None = Field(default=None, alias="pollIntervalMs")
-
-
-class TaskIdParams(RequestParams):
-    task_id: str = Field(alias="taskId")
-
-
-class TaskGet(Request[TaskIdParams, Literal["tasks/get"]]):
-    method: Literal["tasks/get"] = "tasks/get"
-    name_param = "taskId"
-
-
-class TaskCancel(Request[TaskIdParams, Literal["tasks/cancel"]]):
-    method: Literal["tasks/cancel"] = "tasks/cancel"
-    name_param = "taskId"
-
-
-class TasksClient(ClientExtension):
-    """A minimal tasks client: claims resultType "task" and polls tasks/get until terminal."""
-
-    identifier = TASKS
-
-    def __init__(self) -> None:
-        self.handles: list[CreateTaskResult] = []
-        self.statuses: list[str] = []
-
-    def claims(self) -> list[ResultClaim[Any]]:
-        return [ResultClaim(result_type="task", model=CreateTaskResult, resolve=self.resolve)]
-
-    async def resolve(self, handle: CreateTaskResult, ctx: ClaimContext) -> CallToolResult:
-        self.handles.append(handle)
-        with anyio.fail_after(30):
-            while True:
-                got = await ctx.session.send_request(TaskGet(params=TaskIdParams(task_id=handle.task_id)), TaskResult)
-                self.statuses.append(got.status_message or got.status)
-                if got.status in ("completed", "failed", "cancelled"):
-                    assert got.result is not None, got
-                    return CallToolResult.model_validate(got.result)
-                await anyio.sleep((got.poll_interval_ms or 50) / 1000)
-
-
 async def test_generate_returns_a_task_and_polls_to_the_result(emu: EmulatorServer, live_key, tmp_path: Path) -> None:
     emu.emulator.config.time_scale = 0.02
     ext = TasksClient()
