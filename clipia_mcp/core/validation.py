@@ -75,10 +75,10 @@ def generation_input(value: Any) -> dict[str, Any]:
         raise InvalidInputError("input must be a JSON object, e.g. {\"prompt\": \"a red fox\"}.")
     try:
         encoded = json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a ValueError subclass: it must be caught first
+        raise InvalidInputError("input contains text that is not valid Unicode (a lone surrogate).") from None
     except (TypeError, ValueError):
         raise InvalidInputError("input must contain only JSON values (no NaN or Infinity).") from None
-    except UnicodeEncodeError:
-        raise InvalidInputError("input contains text that is not valid Unicode (a lone surrogate).") from None
     if len(encoded) > C.MAX_INPUT_BYTES:
         raise InvalidInputError(f"input is larger than {C.MAX_INPUT_BYTES // 1024} KiB.")
     if _depth(value) > C.MAX_INPUT_DEPTH:
