@@ -22,7 +22,7 @@ import pytest
 from mcp.client.stdio import StdioServerParameters
 
 from clipia_mcp.sandbox import Emulator, EmulatorConfig, EmulatorServer
-from clipia_mcp.sandbox.state import Key
+from clipia_mcp.sandbox.state import Clock, Key
 
 # "60 s" of scripted render takes 0.3 s here.
 TIME_SCALE = 0.005
@@ -41,16 +41,27 @@ def emulator_server() -> Iterator[EmulatorServer]:
     server.stop_thread()
 
 
-def start_emulator(**config: Any) -> EmulatorServer:
-    """A new emulator on its own loopback port, configured for tests (``config`` overrides)."""
+def start_emulator(*, frozen: bool = False, **config: Any) -> EmulatorServer:
+    """A new emulator on its own loopback port, configured for tests (``config`` overrides).
+
+    ``frozen=True``: emulated time stands still until the test calls ``emulator.clock.advance()``.
+    """
     options: dict[str, Any] = {"time_scale": TIME_SCALE, "webhook_base_delay": 0.01, "rpm": 100_000, **config}
-    return EmulatorServer(Emulator(EmulatorConfig(**options))).start_in_thread()
+    return EmulatorServer(Emulator(EmulatorConfig(**options), clock=Clock(frozen=frozen))).start_in_thread()
 
 
 @pytest.fixture
 def own_emu() -> Iterator[EmulatorServer]:
     """A fresh emulator for this test only: its config, faults and call counts are the test's own."""
     server = start_emulator()
+    yield server
+    server.stop_thread()
+
+
+@pytest.fixture
+def frozen_emu() -> Iterator[EmulatorServer]:
+    """A fresh emulator whose clock moves only when the test advances it (``emulator.clock.advance``)."""
+    server = start_emulator(frozen=True, time_scale=1.0)
     yield server
     server.stop_thread()
 
@@ -110,12 +121,15 @@ def stdio(env: dict[str, str]) -> StdioServerParameters:
     return StdioServerParameters(command=cmd[0], args=cmd[1:], env=env)
 
 
-def in_memory(env: dict[str, str]) -> Any:
-    """The server ``env`` describes, built in this process: ``Client(in_memory(env))`` connects without a spawn."""
+def in_memory(env: dict[str, str], transport: str = "stdio") -> Any:
+    """The server ``env`` describes, built in this process: ``Client(in_memory(env))`` connects without a spawn.
+
+    ``transport``: whose defaults apply (as ``clipia-mcp --transport`` would fill them in).
+    """
     from clipia_mcp.core.settings import Settings
     from clipia_mcp.mcp.server import build_server
 
-    return build_server(Settings.from_env(env))
+    return build_server(Settings.from_env(env).for_transport(transport))
 
 
 def free_port() -> int:
