@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import anyio
@@ -49,19 +50,23 @@ class TasksClient(ClientExtension):
 
     identifier = TASKS
 
-    def __init__(self) -> None:
+    def __init__(self, on_status: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.handles: list[CreateTaskResult] = []
         self.statuses: list[str] = []
+        #: Called with each polled status message (a test can advance emulated time from here).
+        self.on_status = on_status
 
     def claims(self) -> list[ResultClaim[Any]]:
         return [ResultClaim(result_type="task", model=CreateTaskResult, resolve=self.resolve)]
 
     async def resolve(self, handle: CreateTaskResult, ctx: ClaimContext) -> CallToolResult:
         self.handles.append(handle)
-        with anyio.fail_after(30):
+        with anyio.fail_after(60):
             while True:
                 got = await ctx.session.send_request(TaskGet(params=TaskIdParams(task_id=handle.task_id)), TaskResult)
                 self.statuses.append(got.status_message or got.status)
+                if self.on_status is not None:
+                    await self.on_status(self.statuses[-1])
                 if got.status in ("completed", "failed", "cancelled"):
                     assert got.result is not None, got
                     return CallToolResult.model_validate(got.result)
