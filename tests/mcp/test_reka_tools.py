@@ -1,4 +1,4 @@
-"""Reka Vision clip generation behind the same tools, against the Reka emulator over loopback HTTP."""
+"""Reka Vision clip generation behind the same tools (in-memory MCP client, Reka emulator over loopback HTTP)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from conftest import error_of, server_env, structured
+from conftest import error_of, in_memory, server_env, structured
 from mcp import Client
-from test_mcp_stdio import stdio
-from test_tasks import TasksClient
+from support import TasksClient
 
 from clipia_mcp.sandbox import EmulatorServer
 from clipia_mcp.sandbox.media import parse_boxes
@@ -21,8 +20,9 @@ pytestmark = pytest.mark.anyio
 SOURCE = {"video_urls": ["https://www.youtube.com/watch?v=dQw4w9WgXcQ"], "prompt": "best moments"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def reka() -> Iterator[RekaServer]:
+    """A Reka emulator per test: tests change its limits and count its calls."""
     server = RekaServer(RekaEmulator(RekaConfig(time_scale=0.005))).start_in_thread()
     yield server
     server.stop_thread()
@@ -35,7 +35,7 @@ def env_for(emu: EmulatorServer, key, reka: RekaServer, tmp_path: Path) -> dict[
 async def test_reka_clips_through_the_same_tools(emu: EmulatorServer, live_key, reka: RekaServer,
                                                  tmp_path: Path) -> None:
     env = env_for(emu, live_key, reka, tmp_path)
-    async with Client(stdio(env)) as client:
+    async with Client(in_memory(env)) as client:
         models = structured(await client.call_tool("list_models", {"search": "reka"}))["models"]
         assert [m["slug"] for m in models] == ["reka/clips"]
         detail = structured(await client.call_tool("get_model", {"model": "reka/clips"}))
@@ -72,7 +72,7 @@ async def test_reka_validation_failure_and_limits(emu: EmulatorServer, live_key,
                                                   tmp_path: Path) -> None:
     env = env_for(emu, live_key, reka, tmp_path)
     before = dict(reka.emulator.calls)
-    async with Client(stdio(env)) as client:
+    async with Client(in_memory(env)) as client:
         bad = await client.call_tool("submit_generation", {"model": "reka/clips", "input": {
             **SOURCE, "rendering_config": {"aspect_ratio": "21:9"}}})
         assert bad.is_error and error_of(bad)["code"] == "invalid_input"
@@ -90,13 +90,13 @@ async def test_reka_validation_failure_and_limits(emu: EmulatorServer, live_key,
         err = error_of(limited)
         assert err["code"] == "rate_limit_exceeded" and err["retry_after"] > 3600
     no_reka = server_env(emu, live_key, tmp_path / "plain")
-    async with Client(stdio(no_reka)) as client:
+    async with Client(in_memory(no_reka)) as client:
         res = await client.call_tool("submit_generation", {"model": "reka/clips", "input": SOURCE})
         assert res.is_error and "REKA_API_KEY" in res.content[0].text
 
 
 async def test_reka_as_a_task(emu: EmulatorServer, live_key, reka: RekaServer, tmp_path: Path) -> None:
     ext = TasksClient()
-    async with Client(stdio(env_for(emu, live_key, reka, tmp_path)), extensions=[ext]) as client:
+    async with Client(in_memory(env_for(emu, live_key, reka, tmp_path)), extensions=[ext]) as client:
         res = structured(await client.call_tool("generate", {"model": "reka/clips", "input": SOURCE}))
     assert res["status"] == "COMPLETED" and res["model"] == "reka/clips" and ext.handles
