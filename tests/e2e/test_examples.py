@@ -16,7 +16,7 @@ from procs import wait_healthy
 
 from clipia_mcp.sandbox import EmulatorServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
