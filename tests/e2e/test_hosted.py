@@ -54,7 +54,7 @@ async def test_caller_keys_are_required_and_isolated(emu: EmulatorServer, tmp_pa
             sub = structured(await ca.call_tool("submit_generation", {
                 "model": "nano-banana-2", "input": {"prompt": "tenant A"}}))
             rid = sub["request_id"]
-            done = await ca.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 10})
+            done = await ca.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 40})
             seen.append(text_of(done))
             assert structured(done)["status"] == "COMPLETED"
         async with client_as(sp.url, b.value, header="X-Api-Key") as cb:

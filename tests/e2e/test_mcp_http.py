@@ -27,13 +27,13 @@ async def _full_flow(client: Client) -> list[float]:
     async def on_progress(p: float, total: float | None, message: str | None) -> None:
         seen.append(p)
 
-    with anyio.fail_after(20):
+    with anyio.fail_after(60):
         res = structured(await client.call_tool(
-            "wait_for_result", {"request_id": sub["request_id"], "timeout_s": 15}, progress_callback=on_progress))
+            "wait_for_result", {"request_id": sub["request_id"], "timeout_s": 45}, progress_callback=on_progress))
     assert res["status"] == "COMPLETED" and res["media"][0]["kind"] == "video"
     listed = [r.uri for r in (await client.list_resources()).resources]
     assert f"clipia://requests/{sub['request_id']}" in listed
-    with anyio.fail_after(5):
+    with anyio.fail_after(30):
         while not seen or seen[-1] != 100:
             await anyio.sleep(0.01)
     return seen

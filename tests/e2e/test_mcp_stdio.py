@@ -76,7 +76,7 @@ async def test_tools_schemas_and_a_full_generation_with_progress(
         assert [(b.uri, b.mime_type) for b in links] == [(data["media"][0]["url"], "video/mp4")]
         assert "base64" not in json.dumps(data)
         assert json.loads(res.content[0].text) == data  # type: ignore[attr-defined]
-        with anyio.fail_after(10):  # the final notification may trail the result
+        with anyio.fail_after(30):  # the final notification may trail the result
             while not events or events[-1][0] != 100:
                 await anyio.sleep(0.01)
         values = [p for p, _, _ in events]

@@ -88,7 +88,7 @@ async def test_concurrent_waits_and_polls_share_one_upstream_call(tracker: Track
     provider.gate = anyio.Event()
     item = tracker.track(provider, rec())
     assert tracker.track(provider, rec()) is item  # tracking again is idempotent
-    with anyio.fail_after(10):
+    with anyio.fail_after(30):
         await provider.in_status.wait()  # the loop's first poll is in flight, held at the gate
         async with anyio.create_task_group() as tg:
             for _ in range(10):
@@ -137,7 +137,7 @@ async def test_wait_reports_each_change(tracker: Tracker) -> None:
 async def test_wait_times_out_with_the_current_state(tracker: Tracker) -> None:
     provider = FakeProvider(["IN_PROGRESS"])
     item = tracker.track(provider, rec())
-    with anyio.fail_after(10):
+    with anyio.fail_after(30):
         got = await tracker.wait(item, timeout=0.05)
     assert got.status in ("IN_QUEUE", "IN_PROGRESS") and not got.terminal
 
@@ -146,7 +146,7 @@ async def test_an_error_is_recorded_then_retried_on_the_next_call(tracker: Track
     gone = NotFoundError("Request not found.", http_status=404)
     provider = FakeProvider([gone, "COMPLETED"])
     item = tracker.track(provider, rec())
-    with anyio.fail_after(10), pytest.raises(NotFoundError) as info:
+    with anyio.fail_after(30), pytest.raises(NotFoundError) as info:
         await tracker.wait(item, timeout=30)
     assert info.value.request_id == RID  # the recorded error names the request
     assert item.error is info.value and item.polling is False  # the loop stopped; nothing polls now
@@ -154,7 +154,7 @@ async def test_an_error_is_recorded_then_retried_on_the_next_call(tracker: Track
     tracker.track(provider, rec())  # tracking again does not restart a failed request...
     await anyio.wait_all_tasks_blocked()
     assert provider.calls["status"] == calls and item.error is not None
-    with anyio.fail_after(10):
+    with anyio.fail_after(30):
         done = await tracker.wait(item, timeout=30)  # ...the next wait does, with a fresh loop
     assert done.status == "COMPLETED" and item.error is None and provider.calls["status"] == calls + 1
 
@@ -163,7 +163,7 @@ async def test_transient_errors_back_off_and_recover(tracker: Tracker) -> None:
     busy = RateLimitError("slow down", http_status=429, retry_after=0)
     provider = FakeProvider([busy, busy, "IN_PROGRESS", "COMPLETED"])
     item = tracker.track(provider, rec())
-    with anyio.fail_after(10):
+    with anyio.fail_after(30):
         done = await tracker.wait(item, timeout=30)
     assert done.status == "COMPLETED" and item.error is None and provider.calls["status"] == 4
 
@@ -176,7 +176,7 @@ async def test_an_unexpected_exception_becomes_an_internal_error(tracker: Tracke
 
     provider.status = broken  # type: ignore[method-assign]
     item = tracker.track(provider, rec())
-    with anyio.fail_after(10), pytest.raises(ClipiaMcpError) as info:
+    with anyio.fail_after(30), pytest.raises(ClipiaMcpError) as info:
         await tracker.wait(item, timeout=30)
     assert info.value.code == "internal_server_error" and "RuntimeError" in info.value.message
 
@@ -185,7 +185,7 @@ async def test_completed_without_output_is_settled_by_one_result_fetch(tracker: 
     provider = FakeProvider(["IN_PROGRESS"])
     provider.result_pending = 2  # the result endpoint lags the status briefly
     item = tracker.track(provider, rec("COMPLETED", cost=4))  # e.g. a webhook said COMPLETED, no output
-    with anyio.fail_after(10):
+    with anyio.fail_after(30):
         done = await tracker.wait(item, timeout=30)
     assert done.settled and done.output == OUTPUT
     assert provider.calls["status"] == 0 and provider.calls["result"] == 3
@@ -195,7 +195,7 @@ async def test_apply_wakes_waiters_and_never_overwrites_a_terminal_state(tracker
     provider = FakeProvider(["IN_PROGRESS"])
     provider.gate = anyio.Event()  # polls never return: only the out-of-band news can finish it
     item = tracker.track(provider, rec())
-    with anyio.fail_after(10):
+    with anyio.fail_after(30):
         async with anyio.create_task_group() as tg:
             got: list[RequestRecord] = []
 
@@ -238,13 +238,13 @@ async def test_a_429_on_one_key_never_delays_another(tracker: Tracker) -> None:
     limited = FakeProvider([RateLimitError("slow down", http_status=429, retry_after=3600)])
     healthy = FakeProvider(["IN_QUEUE", "IN_PROGRESS", "COMPLETED"])
     stuck = tracker.track(limited, rec(rid="a" * 8))
-    with anyio.fail_after(10):
+    with anyio.fail_after(30):
         while limited.calls["status"] == 0:
             await anyio.sleep(0.001)
     assert stuck.budget.paused_until > 0  # key A is paused for an hour
     item = tracker.track(healthy, rec(rid="b" * 8, owner="o2"))
     assert item.budget is not stuck.budget
-    with anyio.fail_after(10):  # an hour's pause on key A would blow this bound if it were shared
+    with anyio.fail_after(30):  # an hour's pause on key A would blow this bound if it were shared
         done = await tracker.wait(item, timeout=30)
     assert done.status == "COMPLETED" and item.budget.paused_until == 0.0
     assert limited.calls["status"] == 1  # A did not poll again during its pause
@@ -255,7 +255,7 @@ async def test_requests_on_one_key_share_one_budget(tracker: Tracker) -> None:
     a = tracker.track(provider, rec(rid="a" * 8))
     b = tracker.track(provider, rec(rid="b" * 8))
     assert a.budget is b.budget
-    with anyio.fail_after(10):
+    with anyio.fail_after(30):
         await tracker.wait(a, timeout=30)
         await tracker.wait(b, timeout=30)
     assert a.budget.granted >= 4  # two status polls and two result fetches drew from one bucket

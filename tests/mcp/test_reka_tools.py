@@ -45,8 +45,8 @@ async def test_reka_clips_through_the_same_tools(emu: EmulatorServer, live_key, 
             "rendering_config": {"aspect_ratio": "9:16", "resolution": 720}}}))
         rid = sub["request_id"]
         assert sub["status"] == "IN_QUEUE" and sub["model"] == "reka/clips"
-        with anyio.fail_after(20):
-            done = await client.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 15})
+        with anyio.fail_after(60):
+            done = await client.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 45})
         data = structured(done)
         assert data["status"] == "COMPLETED" and [m["kind"] for m in data["media"]] == ["video", "video"]
         clips = data["output"]["clips"]
@@ -81,7 +81,7 @@ async def test_reka_validation_failure_and_limits(emu: EmulatorServer, live_key,
         assert "video_urls" in no_src.content[0].text
         assert reka.emulator.calls == before  # rejected locally
         failed = structured(await client.call_tool("generate", {"model": "reka/clips", "input": {
-            **SOURCE, "prompt": "x [[fail]]"}, "options": {"wait_s": 15}}))
+            **SOURCE, "prompt": "x [[fail]]"}, "options": {"wait_s": 45}}))
         assert failed["status"] == "FAILED" and failed["error"]["message"] == "Could not process the source video."
         reka.emulator.config.daily_limit = 1  # this key already used its one job today
         limited = await client.call_tool("submit_generation", {"model": "reka/clips", "input": {

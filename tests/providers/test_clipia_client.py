@@ -87,7 +87,7 @@ async def test_rate_limit_retry_after_is_honoured_but_capped(own_emu: EmulatorSe
     own_emu.emulator.faults.add(Fault(route="account", status=429, code="rate_limit_exceeded", retry_after="3600",
                                   times=2))
     async with client_for(own_emu, own_emu.new_key(balance=1000).value) as c:
-        with anyio.fail_after(5):  # an uncapped Retry-After would sleep an hour
+        with anyio.fail_after(30):  # an uncapped Retry-After would sleep an hour
             acc = await c.account()
         assert acc.balance["credits"] == 1000
         assert c.calls["account"] == 3
@@ -111,8 +111,8 @@ async def test_submit_retries_reuse_the_key_one_request_one_charge(own_emu: Emul
 
 async def test_slow_response_times_out_then_replays_same_request(own_emu: EmulatorServer) -> None:
     key = own_emu.new_key(balance=100)
-    own_emu.emulator.faults.add(Fault(route="submit", kind="delay", seconds=1.0))
-    settings = replace(FAST, http_timeout=0.3)
+    own_emu.emulator.faults.add(Fault(route="submit", kind="delay", seconds=5.0))
+    settings = replace(FAST, http_timeout=1.5)
     async with client_for(own_emu, key.value, settings) as c:
         sub = await c.submit("nano-banana-2", {"prompt": "slow"})
     mine = [r for r in own_emu.emulator.requests.values() if r.key == key.value]
