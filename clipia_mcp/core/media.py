@@ -77,7 +77,10 @@ def _media(kind: MediaKind, item: dict[str, Any]) -> MediaFile | None:
 
 
 def extract_media(output: dict[str, Any] | None) -> list[MediaFile]:
-    """Every media file in an ``output`` object, whatever its model type (§7 of the contract)."""
+    """Every media file in an ``output`` object, whatever its model type.
+
+    Shapes: API contract, shared/reference/clipia-api.md §7.
+    """
     if not isinstance(output, dict):
         return []
     files: list[MediaFile] = []

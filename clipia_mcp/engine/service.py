@@ -327,6 +327,8 @@ class QueueService:
             record = record_from_delivery(item.record, payload)
             if record is not None:
                 await self.tracker.apply(item, record)
+                if record.output is not None and self._tg is not None:
+                    self._tg.start_soon(self.tracker.confirm, item)  # the signed payload serves now; the API confirms
         return bool(items)
 
     # ------------------------------------------------------------------ tasks

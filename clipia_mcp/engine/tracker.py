@@ -278,6 +278,19 @@ class Tracker:
             item.wake.set()
             self.ensure_loop(item)  # terminal without output: the loop fetches the result
 
+    async def confirm(self, item: Tracked) -> None:
+        """One result fetch after an out-of-band terminal state (a webhook): the API's answer is the record."""
+        try:
+            async with item.poll_lock:
+                item.budget.take()
+                result = await item.client.result(item.record.request_id)
+        except ClipiaMcpError as exc:
+            log.info("confirming fetch of %s failed: %s", item.record.request_id, exc.code)
+            return
+        if result.pending or result.status != item.record.status or result.output == item.record.output:
+            return
+        await self._update(item, item.record.model_copy(update={"output": result.output, "error": result.error}))
+
     # ------------------------------------------------------------------ waiting
 
     async def wait(self, item: Tracked, timeout: float, on_update: UpdateCallback | None = None,

@@ -1,7 +1,7 @@
 """The emulator's ASGI app: the seven public routes, media, and a control plane under ``/_emulator``.
 
 Routing works on the raw, still-encoded path, so ``/v1/models/weird%2Fslug`` reaches the
-model handler as the slug ``weird/slug`` (contract §17.1).
+model handler as the slug ``weird/slug`` (API contract, shared/reference/clipia-api.md §17.1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The emulator's model catalogue: shapes, pricing and input validation (contract §12)."""
+"""The emulator's model catalogue: shapes, pricing and input validation.
+
+Source: API contract, shared/reference/clipia-api.md §12.
+"""
 
 from __future__ import annotations
 
@@ -258,7 +261,7 @@ def check_input(model: dict[str, Any], data: dict[str, Any]) -> Checked:
 
 
 def price(model: dict[str, Any], data: dict[str, Any]) -> int:
-    """One deterministic cost function for estimate and submit (contract §12.2)."""
+    """One deterministic cost function for estimate and submit (API contract, shared/reference/clipia-api.md §12.2)."""
     pricing = model.get("pricing", {})
     minimum = int(pricing.get("minimum_credits", 0))
     if pricing.get("estimate_required"):

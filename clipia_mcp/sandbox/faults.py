@@ -1,4 +1,7 @@
-"""Fault injection: switchable per route, per nth call, or by seeded probability (contract §17.10)."""
+"""Fault injection: switchable per route, per nth call, or by seeded probability.
+
+Source: API contract, shared/reference/clipia-api.md §17.10.
+"""
 
 from __future__ import annotations
 

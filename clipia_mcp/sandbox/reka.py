@@ -1,4 +1,6 @@
-"""An emulator of Reka Vision's clip-generation API (contract §16), in the style of the Clipia one.
+"""An emulator of Reka Vision's clip-generation API, in the style of the Clipia one.
+
+Source: API contract, shared/reference/clipia-api.md §16, and source-docs/reka-get-clip-status.txt.
 
 Routes: ``POST /v1/clips``, ``GET /v1/clips/{id}``, ``GET /v1/clips``, ``DELETE /v1/clips/{id}``; auth by
 ``X-Api-Key`` or ``Authorization: Bearer``; ``queued → processing → completed | failed`` on a scaled clock;

@@ -61,7 +61,7 @@ def iso(ts: float) -> str:
 
 @dataclass
 class EmulatorConfig:
-    """Knobs of the emulator; defaults follow the contract's recommendations (§17)."""
+    """Knobs of the emulator; defaults follow the API contract's checklist (shared/reference/clipia-api.md §17)."""
 
     public_base_url: str = "http://127.0.0.1"
     time_scale: float = 1.0

@@ -1,4 +1,4 @@
-"""Signed webhook delivery with retries (contract §11, §17.9)."""
+"""Signed webhook delivery with retries (API contract, shared/reference/clipia-api.md §11, §17.9)."""
 
 from __future__ import annotations
 
