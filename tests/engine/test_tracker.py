@@ -259,3 +259,18 @@ async def test_requests_on_one_key_share_one_budget(tracker: Tracker) -> None:
         await tracker.wait(a, timeout=30)
         await tracker.wait(b, timeout=30)
     assert a.budget.granted >= 4  # two status polls and two result fetches drew from one bucket
+
+
+async def test_confirm_replaces_a_delivered_output_with_the_apis(tracker: Tracker) -> None:
+    provider = FakeProvider(["IN_PROGRESS"])
+    provider.gate = anyio.Event()
+    item = tracker.track(provider, rec())
+    await tracker.apply(item, rec("COMPLETED", output={"images": [{"url": "https://delivered"}]}, progress=100))
+    await tracker.confirm(item)
+    assert item.record.output == OUTPUT and provider.calls["result"] == 1
+    stored = await tracker.store.get("o1", RID)
+    assert stored is not None and stored.output == OUTPUT
+    provider.result_pending = 1
+    await tracker.confirm(item)  # still pending upstream: the record stands
+    assert item.record.output == OUTPUT
+    provider.gate.set()
