@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -20,18 +21,23 @@ def sdk(emu: EmulatorServer, key: str, **kw: object) -> Clipia:
     return Clipia(key, base_url=emu.base_url, **kw)  # type: ignore[arg-type]
 
 
-def test_sdk_subscribe_runs_unmodified_and_charges_once(emu: EmulatorServer) -> None:
+def test_sdk_subscribe_runs_unmodified_and_charges_once(frozen_emu: EmulatorServer) -> None:
+    emu = frozen_emu
     key = emu.new_key(balance=100)
     seen: list[tuple[str, int | None, int | None]] = []
+
+    def on_update(s: Any) -> None:
+        seen.append((s.status, s.queue_position, s.progress))
+        emu.emulator.clock.advance(0.7)  # the SDK's polls step emulated time: 1 s queue, 2 s render
+
     with sdk(emu, key.value) as c:
-        res = c.subscribe("nano-banana-2", input={"prompt": "a fox"}, poll_interval=0.005,
-                          on_queue_update=lambda s: seen.append((s.status, s.queue_position, s.progress)))
+        res = c.subscribe("nano-banana-2", input={"prompt": "a fox"}, poll_interval=0.001, on_queue_update=on_update)
         assert res.status == "COMPLETED"
         assert res.cost == 4 and res.model == "nano-banana-2"
         image = res.output["images"][0]  # type: ignore[index]
         assert image["width"] == 256 and image["original_url"].endswith("/original.png")
-        assert seen[-1][0] == "COMPLETED"
-        assert {s for s, _, _ in seen} & {"IN_QUEUE", "IN_PROGRESS"}
+        assert [s for s, _, _ in seen] == ["IN_QUEUE", "IN_QUEUE", "IN_PROGRESS", "IN_PROGRESS", "IN_PROGRESS",
+                                           "COMPLETED"]
         account = c.account.get()
     assert account["balance"]["credits"] == 96
     assert account["usage_30d"] == {"requests": 1, "credits_spent": 4}
@@ -67,10 +73,16 @@ def test_lifecycle_queue_position_counts_down_then_progress(frozen_emu: Emulator
         assert parse_boxes(httpx.get(res.output["video"]["url"]).content)[0][0] == b"ftyp"  # type: ignore[index]
 
 
-def test_failed_and_canceled_refund_in_full(emu: EmulatorServer) -> None:
+def test_failed_and_canceled_refund_in_full(frozen_emu: EmulatorServer) -> None:
+    emu = frozen_emu  # the video cannot finish before the test cancels it
+
+    def step(_: Any) -> None:
+        emu.emulator.clock.advance(1)
+
     key = emu.new_key(balance=100)
     with sdk(emu, key.value) as c:
-        failed = c.subscribe("nano-banana-2", input={"prompt": "x [[fail]]"}, poll_interval=0.005)
+        failed = c.subscribe("nano-banana-2", input={"prompt": "x [[fail]]"}, poll_interval=0.001,
+                             on_queue_update=step)
         assert failed.status == "FAILED" and failed.cost == 0
         assert failed.error == {"code": "GENERATION_FAILED", "message": "The generation failed. Credits were refunded."}
         sub = c.submit("seedance-2-fast-t2v", input={"prompt": "long"})
