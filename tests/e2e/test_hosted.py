@@ -36,7 +36,8 @@ def text_of(result: Any) -> str:
     return json.dumps(result.model_dump(mode="json", by_alias=True))
 
 
-async def test_caller_keys_are_required_and_isolated(emu: EmulatorServer, tmp_path: Path) -> None:
+async def test_caller_keys_are_required_and_isolated(own_emu: EmulatorServer, tmp_path: Path) -> None:
+    emu = own_emu  # changes emulator-wide config (time_scale)
     emu.emulator.config.time_scale = 0.05
     a, b = emu.new_key(balance=500), emu.new_key(balance=500)
     seen: list[str] = []

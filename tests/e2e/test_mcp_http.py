@@ -40,7 +40,9 @@ async def _full_flow(client: Client) -> list[float]:
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_streamable_http_both_eras(emu: EmulatorServer, live_key, tmp_path: Path, mode: str) -> None:
+async def test_streamable_http_both_eras(own_emu: EmulatorServer, tmp_path: Path, mode: str) -> None:
+    emu = own_emu  # changes emulator-wide config (time_scale)
+    live_key = emu.new_key(balance=1000)
     emu.emulator.config.time_scale = 0.02
     with http_server("streamable-http", server_env(emu, live_key, tmp_path)) as sp:
         assert sp.url.endswith("/mcp")
@@ -55,7 +57,9 @@ async def test_streamable_http_both_eras(emu: EmulatorServer, live_key, tmp_path
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_sse_both_eras(emu: EmulatorServer, live_key, tmp_path: Path, mode: str) -> None:
+async def test_sse_both_eras(own_emu: EmulatorServer, tmp_path: Path, mode: str) -> None:
+    emu = own_emu  # changes emulator-wide config (time_scale)
+    live_key = emu.new_key(balance=1000)
     emu.emulator.config.time_scale = 0.02
     with http_server("sse", server_env(emu, live_key, tmp_path)) as sp:
         assert sp.url.endswith("/sse")

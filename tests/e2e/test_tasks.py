@@ -36,7 +36,9 @@ async def test_task_survives_a_restart_and_cancel_is_honest(frozen_emu: Emulator
         assert lst["count"] == 1  # the generation itself goes on and stays findable
 
 
-async def test_tasks_over_streamable_http_and_legacy_fallback(emu: EmulatorServer, live_key, tmp_path: Path) -> None:
+async def test_tasks_over_streamable_http_and_legacy_fallback(own_emu: EmulatorServer, tmp_path: Path) -> None:
+    emu = own_emu  # changes emulator-wide config (time_scale)
+    live_key = emu.new_key(balance=1000)
     emu.emulator.config.time_scale = 0.02
     with http_server("streamable-http", server_env(emu, live_key, tmp_path)) as sp:
         ext = TasksClient()

@@ -53,8 +53,10 @@ async def test_faults_end_completed_with_one_charge(own_emu: EmulatorServer, tmp
 
 
 @pytest.mark.parametrize(("prompt", "status"), [("x [[fail]]", "FAILED"), ("x [[cancel]]", "CANCELED")])
-async def test_failed_and_canceled_end_with_refund(emu: EmulatorServer, live_key, tmp_path: Path, prompt: str,
+async def test_failed_and_canceled_end_with_refund(own_emu: EmulatorServer, tmp_path: Path, prompt: str,
                                                    status: str) -> None:
+    emu = own_emu  # changes emulator-wide config (time_scale)
+    live_key = emu.new_key(balance=1000)
     emu.emulator.config.time_scale = 0.02
     async with Client(in_memory(server_env(emu, live_key, tmp_path))) as client:
         rid = structured(await client.call_tool(
