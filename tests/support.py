@@ -1,14 +1,22 @@
-"""Client-side helpers shared by tests: a minimal tasks-extension client and its request types."""
+"""Client-side helpers shared by tests: a minimal tasks-extension client, and clients of a hosted server."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import anyio
+import httpx2
+from conftest import server_env
+from mcp import Client
 from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
+from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, Request, RequestParams, Result
 from pydantic import ConfigDict, Field
+
+from clipia_mcp.sandbox import EmulatorServer
 
 TASKS = "io.modelcontextprotocol/tasks"
 
@@ -71,3 +79,22 @@ class TasksClient(ClientExtension):
                     assert got.result is not None, got
                     return CallToolResult.model_validate(got.result)
                 await anyio.sleep((got.poll_interval_ms or 50) / 1000)
+
+
+# ---------------------------------------------------------------- hosted (HTTP with per-caller credentials)
+
+
+def client_as(url: str, credential: str, header: str = "Authorization") -> Client:
+    value = f"Bearer {credential}" if header == "Authorization" else credential
+    return Client(streamable_http_client(url, http_client=httpx2.AsyncClient(headers={header: value},
+                                                                             timeout=30)))
+
+
+def hosted_env(emu: EmulatorServer, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = server_env(emu, emu.new_key(), tmp_path, **extra)
+    del env["CLIPIA_API_KEY"]
+    return env
+
+
+def text_of(result: Any) -> str:
+    return json.dumps(result.model_dump(mode="json", by_alias=True))
