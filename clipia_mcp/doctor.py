@@ -49,12 +49,9 @@ async def run_checks(settings: Settings) -> list[Check]:
             except ClipiaMcpError as exc:
                 checks.append(Check("api reach", False, f"{exc.code}: {exc.message}"))
     try:
-        store = open_store(settings)
-        try:
+        async with open_store(settings) as store:
             pending = await store.unfinished()
             checks.append(Check("journal", True, f"{store.describe()}; {len(pending)} unfinished request(s)"))
-        finally:
-            await store.aclose()
     except ClipiaMcpError as exc:
         checks.append(Check("journal", False, exc.message))
     return checks

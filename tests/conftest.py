@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from mcp.client.stdio import StdioServerParameters
+from pgserver import pg_dsn, pg_server  # noqa: F401 - fixtures: one PostgreSQL server per test session
 
 from clipia_mcp.sandbox import Emulator, EmulatorConfig, EmulatorServer
 from clipia_mcp.sandbox.state import Clock, Key

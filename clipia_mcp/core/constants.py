@@ -27,6 +27,7 @@ POLL_MAX_INTERVAL = 10.0
 POLL_JITTER = 0.2  # +/- fraction applied to every interval
 POLL_BUDGET_RPM = 60  # share of the account's rate limit the poller may use
 POLL_MAX_CONSECUTIVE_ERRORS = 20
+LEASE_TTL = 8.0  # seconds a replica's poll lease lasts unless renewed (replicas on PostgreSQL)
 TERMINAL_CACHE = 500  # finished requests kept in memory; older ones are re-read from the journal
 
 # Waiting inside a tool call (hosts commonly time a tool call out at 60 s)

@@ -169,6 +169,8 @@ class Settings:
     previews: bool | None = None
     #: Where durable state lives: a SQLite path (the journal) or a ``postgresql://`` URL.
     store_url: str | None = field(default=None, repr=False)
+    #: Seconds a replica's poll lease lasts unless renewed (a dead replica's requests move on after this).
+    lease_ttl: float = C.LEASE_TTL
 
     def for_transport(self, transport: str) -> Settings:
         """Settings with the transport's defaults filled in (previews on for stdio, off for HTTP)."""
@@ -231,6 +233,7 @@ class Settings:
             allowed_origins=_list(env.get("CLIPIA_MCP_ALLOWED_ORIGINS")),
             auth=(env.get("CLIPIA_MCP_AUTH") or "auto").strip().lower(),
             store_url=env.get("CLIPIA_MCP_STORE") or None,
+            lease_ttl=_float(env, "CLIPIA_MCP_LEASE_TTL", C.LEASE_TTL, 0.2, 10),
             previews=_switch(env, "CLIPIA_MCP_PREVIEWS"),
         )
         for token in settings.tokens:

@@ -19,7 +19,9 @@ from clipia_mcp.core.errors import InvalidInputError
 from clipia_mcp.core.records import STATUSES
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
-_IDEM = re.compile(r"^[A-Za-z0-9._:\-]{1,255}$")
+#: The API accepts any non-empty string up to 255 characters (contract §10); it travels in a header, so
+#: only printable ASCII and spaces (no control characters, no line breaks).
+_IDEM = re.compile(r"^[\x20-\x7e]{1,255}$")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
@@ -51,12 +53,12 @@ def model_slug(value: str, extra: Collection[str] = ()) -> str:
 
 
 def idempotency_key(value: str | None) -> str | None:
-    """1-255 printable characters from a safe set (it travels in an HTTP header)."""
+    """1-255 printable ASCII characters, no stricter than the API (it travels in an HTTP header)."""
     if value is None:
         return None
-    if not _IDEM.fullmatch(value):
+    if not _IDEM.fullmatch(value) or value != value.strip():  # a header value loses outer spaces
         raise InvalidInputError(
-            "idempotency_key must be 1-255 characters of letters, digits, '.', '_', ':' or '-'."
+            "idempotency_key must be 1-255 printable ASCII characters, without line breaks or outer spaces."
         )
     return value
 

@@ -3,7 +3,8 @@
 Every request polled with the same upstream key shares one budget, so one key's limit never
 stalls another key (hosted tenants with their own keys). The rate is the configured maximum,
 lowered to half the account's own limit once the API has told us that limit (``RateLimit-Limit``),
-leaving the other half for submits, results and the agent's own calls.
+leaving the other half for submits, results and the agent's own calls. Replicas sharing a store
+split that budget evenly by their live count (:attr:`PollBudget.share`, from the store's heartbeats).
 """
 
 from __future__ import annotations
@@ -30,14 +31,15 @@ class PollBudget:
         self._lock = anyio.Lock()
         self._account_limit = account_limit
         self.granted = 0
+        #: Live replicas sharing this key's budget (replicas on one PostgreSQL store split it evenly).
+        self.share = 1
 
     @property
     def rate(self) -> float:
-        """Polls per second allowed now."""
+        """Polls per second this process may make now (its share of the key's budget)."""
         limit = self._account_limit() if self._account_limit is not None else None
-        if limit:
-            return max(1 / 60, min(self.configured, HEADROOM * limit / 60.0))
-        return self.configured
+        rate = max(1 / 60, min(self.configured, HEADROOM * limit / 60.0)) if limit else self.configured
+        return rate / max(1, self.share)
 
     def pause(self, seconds: float) -> None:
         """Stop granting for ``seconds`` (a 429 on this key)."""

@@ -24,6 +24,10 @@ class Caller:
     shared_key: bool = False
     #: Extra providers configured for this caller, by provider name (see :mod:`clipia_mcp.providers.registry`).
     providers: Mapping[str, QueueProvider] = field(default_factory=dict)
+    #: The server's webhook receiver can verify this caller's deliveries: Clipia signs with one secret per
+    #: account, and the server holds only the secret of its own key's account. False for a caller's own key
+    #: (``caller-key`` mode), whose submits then never carry the server's webhook_url (polling serves them).
+    server_webhooks: bool = True
 
     def provider_for(self, model: str | None) -> QueueProvider:
         """The provider serving ``model`` (Clipia unless another provider claims the slug)."""

@@ -42,16 +42,32 @@ class Engine:
     clipia_url: str
 
 
-def open_store(settings: Settings) -> Store:
-    """The store ``settings`` ask for: PostgreSQL for a ``postgresql://`` URL, else SQLite."""
+def is_shared(settings: Settings) -> bool:
+    """Whether other processes may share this process's store (replicas on PostgreSQL)."""
+    return bool(settings.store_url and settings.store_url.startswith(("postgresql://", "postgres://")))
+
+
+@contextlib.asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """The store ``settings`` ask for, open: PostgreSQL for a ``postgresql://`` URL, else SQLite."""
     url = settings.store_url
     if url and url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("PostgreSQL stores are not available in this build yet.")
+        try:
+            from clipia_mcp.store.postgres import PostgresStore
+        except ImportError:
+            raise ConfigError("A postgresql:// store needs the PostgreSQL driver: "
+                              "pip install 'clipia-mcp[postgres]'.") from None
+        async with PostgresStore(url) as pg:
+            yield pg
+        return
     from clipia_mcp.store.sqlite import SqliteStore
 
-    if url:
-        return SqliteStore(None if url == ":memory:" else Path(url).expanduser())
-    return SqliteStore(settings.journal_path)
+    store = SqliteStore(None if url == ":memory:" else Path(url).expanduser()) if url \
+        else SqliteStore(settings.journal_path)
+    try:
+        yield store
+    finally:
+        await store.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -74,10 +90,10 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
                 provider = spec.build(settings, *creds)
                 stack.push_async_callback(provider.aclose)
                 providers[spec.name] = provider
-        store = open_store(settings)
-        stack.push_async_callback(store.aclose)
+        store = await stack.enter_async_context(open_store(settings))
         tracker = Tracker(store, min_interval=settings.poll_min_interval, max_interval=settings.poll_max_interval,
-                          budget_rpm=settings.poll_budget_rpm)
+                          budget_rpm=settings.poll_budget_rpm, shared=is_shared(settings),
+                          lease_ttl=settings.lease_ttl)
         webhook = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}" \
             if settings.public_url and settings.webhook_secret else None
         service = QueueService(settings, store, tracker, webhook_url=webhook)

@@ -87,7 +87,8 @@ class QueueService:
         """
         provider = caller.provider_for(model)
         provider.check_input(model, data)
-        hook = (webhook_url or self.webhook_url) if provider.capabilities.webhooks else None
+        server_hook = self.webhook_url if caller.server_webhooks else None  # see Caller.server_webhooks
+        hook = (webhook_url or server_hook) if provider.capabilities.webhooks else None
         if webhook_url and not provider.capabilities.webhooks:
             raise InvalidInputError(f"{model} does not support webhooks; drop webhook_url.")
         digest = input_hash(model, data, hook)
@@ -95,6 +96,8 @@ class QueueService:
         lock = self._submit_locks.setdefault(lock_key, anyio.Lock())
         try:
             async with lock:
+                if self.tracker.shared and (idempotency_key or self.settings.dedup_window > 0):
+                    return await self._submit_leased(caller, model, data, hook, digest, idempotency_key)
                 return await self._submit_locked(caller, model, data, hook, digest, idempotency_key)
         finally:
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
@@ -121,6 +124,38 @@ class QueueService:
             if pending.model == model and pending.input_hash == digest:
                 return pending
         return None
+
+    async def _submit_leased(self, caller: Caller, model: str, data: dict[str, Any], hook: str | None,
+                             digest: str, idempotency_key: str | None) -> Submitted:
+        """The cross-replica form of the submit lock: a lease row per (owner, key or input).
+
+        The replica that takes the lease submits; the others wait for its request id (they find its
+        intent once linked) instead of submitting. A holder that dies loses the lease after its TTL;
+        the next one finds the intent still pending and replays it with the same idempotency key.
+        """
+        name = f"submit:{caller.owner}:{idempotency_key or digest}"
+        holder = self.tracker.replica_id
+        deadline = self.settings.call_deadline
+        ttl = deadline + 5.0
+        delay = 0.02
+        with anyio.move_on_after(deadline):
+            while not await self.store.acquire_lease(name, holder, ttl):
+                intent = await self._find_intent(caller, model, digest, idempotency_key)
+                if intent is not None and intent.request_id is not None:
+                    record = await self.store.get(caller.owner, intent.request_id)
+                    if record is not None:  # the winner's request: ours too, nothing paid twice
+                        self.tracker.track(caller.provider_for(record.model), record)
+                        return Submitted(record, [], True, intent.idempotency_key)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 0.25)
+            try:
+                return await self._submit_locked(caller, model, data, hook, digest, idempotency_key)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self.store.release_lease(name, holder)
+        raise SubmitPending(
+            f"An identical submit is in flight on another replica and did not finish within {deadline:g} s; "
+            "call submit_generation again with the same arguments (or list_requests) shortly.")
 
     async def _submit_locked(self, caller: Caller, model: str, data: dict[str, Any], hook: str | None,
                              digest: str, idempotency_key: str | None) -> Submitted:
@@ -221,9 +256,13 @@ class QueueService:
         """
         recovered = 0
         owner = None if all_owners else caller.owner
+        # Replicas: an intent younger than a call's deadline may still be in flight on another replica.
+        settled_before = time.time() - (self.settings.call_deadline + 5.0) if self.tracker.shared else None
         for intent in await self.store.pending_intents(time.time() - IDEMPOTENCY_TTL, owner):
             if not caller.provider_for(intent.model).capabilities.idempotency_keys:
                 continue  # no idempotency keys: replaying could create a second job
+            if settled_before is not None and intent.created_at > settled_before:
+                continue  # its submitter may still link it; a repeat of the submit replays it under the lease
             tenant = caller if intent.owner == caller.owner else _as_owner(caller, intent.owner)
             if await self._replay(tenant, intent):
                 recovered += 1
@@ -295,6 +334,15 @@ class QueueService:
         item = await self.tracked(caller, request_id)
         return await self.tracker.wait(item, timeout, on_update, heartbeat)
 
+    def stats(self) -> dict[str, float]:
+        """Gauges for monitoring: queue depth and waiters of this process, live replicas."""
+        return {"queue_depth": self.tracker.queue_depth(), "waiters": self.tracker.waiting,
+                "replicas": self.tracker.replicas}
+
+    async def ping_store(self) -> None:
+        """One round trip to the store (readiness); raises StoreError when it is unreachable."""
+        await self.store.ping()
+
     def poll_interval(self, record: RequestRecord) -> float:
         """Seconds until this request's next poll (tasks tell clients to come back then)."""
         return self.tracker.interval(record)
@@ -329,7 +377,17 @@ class QueueService:
                 await self.tracker.apply(item, record)
                 if record.output is not None and self._tg is not None:
                     self._tg.start_soon(self.tracker.confirm, item)  # the signed payload serves now; the API confirms
-        return bool(items)
+        if items or not self.tracker.shared:
+            return bool(items)
+        # Replicas: another replica tracks it. Store the state and tell them; they wake their waiters
+        # (and the poll lease holder fetches the output if the delivery carried none).
+        stored = [r for r in await self.store.find(request_id) if not r.terminal]
+        for current in stored:
+            record = record_from_delivery(current, payload)
+            if record is not None:
+                await self.store.upsert(record.model_copy(update={"updated_at": time.time()}))
+                await self.store.publish(record.owner, record.request_id)
+        return bool(stored)
 
     # ------------------------------------------------------------------ tasks
 

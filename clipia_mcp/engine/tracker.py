@@ -7,6 +7,12 @@ a 429 pauses only that key's pollers, and a verified webhook wakes a request's l
 
 A failing poll never poisons a request or the process: the loop records the error (waiters see
 it), stops, and the next call on the request starts it again.
+
+Replicas on a shared store (``shared=True``, PostgreSQL): a poll needs the request's lease
+(``poll:<owner>:<id>``, renewed by each poll, lost within ``lease_ttl`` (≤ 10 s) when its holder dies),
+so one replica polls while the others re-read the store; every stored change is published, and a
+change published by another replica is re-read and applied here (:meth:`Tracker.on_remote_change`),
+waking this replica's waiters and listeners. The poll budget is split by the live replica count.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +29,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from clipia_mcp.core import constants as C
-from clipia_mcp.core.errors import ClipiaMcpError, RateLimitError
+from clipia_mcp.core.errors import ClipiaMcpError, RateLimitError, StoreError
 from clipia_mcp.core.records import TERMINAL_STATUSES, RequestRecord
 from clipia_mcp.engine.budget import PollBudget
 from clipia_mcp.providers.base import QueueProvider
@@ -32,6 +39,8 @@ log = logging.getLogger(__name__)
 
 ChangeListener = Callable[[RequestRecord], Awaitable[None]]
 UpdateCallback = Callable[[RequestRecord, bool], Awaitable[None]]
+#: Seconds between a replica's heartbeats (which also size its share of the poll budget).
+REPLICA_HEARTBEAT = 3.0
 
 
 @dataclass
@@ -49,14 +58,24 @@ class Tracked:
     error: ClipiaMcpError | None = None
     last_poll: float = 0.0
     polls: int = 0
+    #: Another replica held the poll lease at the last attempt (we read the store instead).
+    standby: bool = False
 
 
 class Tracker:
     """Owns every :class:`Tracked` request and their poll loops."""
 
     def __init__(self, store: Store, *, min_interval: float = C.POLL_MIN_INTERVAL,
-                 max_interval: float = C.POLL_MAX_INTERVAL, budget_rpm: int = C.POLL_BUDGET_RPM) -> None:
+                 max_interval: float = C.POLL_MAX_INTERVAL, budget_rpm: int = C.POLL_BUDGET_RPM,
+                 shared: bool = False, lease_ttl: float = C.LEASE_TTL) -> None:
         self.store = store
+        #: Other processes share the store: poll under leases, publish changes, split the budget.
+        self.shared = shared
+        self.replica_id = uuid.uuid4().hex
+        self.lease_ttl = lease_ttl
+        self.replicas = 1
+        #: Calls blocked in :meth:`wait` right now.
+        self.waiting = 0
         self.min_interval = min_interval
         self.max_interval = max_interval
         self.budget_rpm = budget_rpm
@@ -70,6 +89,60 @@ class Tracker:
     def bind(self, tg: TaskGroup) -> None:
         """Give the tracker the task group its poll loops live in (the server's lifespan)."""
         self._tg = tg
+        if self.shared:
+            self.store.subscribe(self.on_remote_change)
+            tg.start_soon(self._heartbeat)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                self.replicas = await self.store.heartbeat(self.replica_id, 3 * REPLICA_HEARTBEAT)
+                for budget in self._budgets.values():
+                    budget.share = self.replicas
+            except StoreError as exc:
+                log.warning("replica heartbeat failed: %s", exc.code)
+            await anyio.sleep(REPLICA_HEARTBEAT)
+
+    async def on_remote_change(self, owner: str, request_id: str) -> None:
+        """Another replica stored a change of this request: re-read it and wake local waiters.
+
+        A request this replica does not track still reaches the listeners (subscriptions here may
+        watch it); nothing starts polling it.
+        """
+        item = self._items.get((owner, request_id))
+        if item is not None:
+            await self.refresh(item)
+        elif self._listeners:
+            record = await self.store.get(owner, request_id)
+            if record is not None:
+                await self._notify(record)
+
+    async def refresh(self, item: Tracked) -> None:
+        """Adopt the stored state of ``item`` if it moved on (no upstream call, nothing re-published)."""
+        record = await self.store.get(item.record.owner, item.record.request_id)
+        old = item.record
+        if record is None or (old.terminal and not record.terminal):
+            return  # a terminal state never goes back
+        if (old.status, old.queue_position, old.progress, old.output, old.error) == (
+                record.status, record.queue_position, record.progress, record.output, record.error):
+            return
+        item.record = record
+        self._changed(item, old)
+        await self._notify(record)
+
+    async def _notify(self, record: RequestRecord) -> None:
+        for listener in list(self._listeners):
+            try:
+                await listener(record)
+            except Exception:  # noqa: BLE001 - a broken listener must not stop a wake-up or a poll
+                log.exception("change listener failed")
+
+    async def _holds(self, item: Tracked) -> bool:
+        """Whether this replica may poll ``item`` now (always, unless the store is shared)."""
+        if not self.shared:
+            return True
+        item.standby = not await self.store.acquire_lease(_lease(item), self.replica_id, self.lease_ttl)
+        return not item.standby
 
     def add_listener(self, listener: ChangeListener) -> None:
         """Call ``listener(record)`` after every stored change of any request."""
@@ -81,6 +154,7 @@ class Tracker:
         if budget is None:
             state = getattr(client, "rate_limit", None)
             budget = PollBudget(self.budget_rpm, account_limit=(lambda: state.limit) if state is not None else None)
+            budget.share = self.replicas
             self._budgets[id(client)] = budget
         return budget
 
@@ -141,7 +215,8 @@ class Tracker:
         try:
             while not item.record.settled:
                 if item.record.terminal:
-                    delay = 0.0 if failures == 0 else min(self.max_interval, self.min_interval * 2**failures)
+                    delay = (self.min_interval if item.standby else 0.0) if failures == 0 else min(
+                        self.max_interval, self.min_interval * 2**failures)
                 else:
                     delay = self.interval(item.record, item.first_progress) if failures == 0 else min(
                         self.max_interval, self.min_interval * 2**failures)
@@ -182,6 +257,10 @@ class Tracker:
         async with item.poll_lock:
             if item.polls != seen or item.record.terminal:
                 return item.record  # someone polled while we waited for the lock
+            if not await self._holds(item):
+                await self.refresh(item)  # another replica polls it: read what it stored
+                item.last_poll = time.monotonic()
+                return item.record
             await item.budget.acquire()
             if item.record.terminal:
                 return item.record  # a webhook finished it while we queued for budget
@@ -210,6 +289,9 @@ class Tracker:
     async def settle(self, item: Tracked) -> RequestRecord:
         """Fetch the result of a request known to be done but without its output (single-flight)."""
         async with item.poll_lock:
+            if not item.record.settled and not await self._holds(item):
+                await self.refresh(item)
+                return item.record
             if not item.record.settled:
                 record = await self.fetch_final(item, item.record)
                 if record.terminal:
@@ -245,14 +327,17 @@ class Tracker:
         if (old.status, old.queue_position, old.progress, old.output is None) != (
                 record.status, record.queue_position, record.progress, record.output is None) or record.terminal:
             await self.store.upsert(record)
-            if record.terminal and not old.terminal:
-                self._retire((record.owner, record.request_id))
-            self._signal(item)
-            for listener in list(self._listeners):
-                try:
-                    await listener(record)
-                except Exception:  # noqa: BLE001 - a broken listener must not stop polling
-                    log.exception("change listener failed")
+            if self.shared:
+                await self.store.publish(record.owner, record.request_id)
+                if record.settled:
+                    await self.store.release_lease(_lease(item), self.replica_id)
+            self._changed(item, old)
+            await self._notify(record)
+
+    def _changed(self, item: Tracked, old: RequestRecord) -> None:
+        if item.record.terminal and not old.terminal:
+            self._retire((item.record.owner, item.record.request_id))
+        self._signal(item)
 
     def _retire(self, key: tuple[str, str]) -> None:
         """Bound memory: forget the oldest finished requests (the journal still has them)."""
@@ -299,6 +384,18 @@ class Tracker:
 
         A poll error recorded by an earlier loop is retried here (a fresh loop), not replayed.
         """
+        self.waiting += 1
+        try:
+            return await self._wait(item, timeout, on_update, heartbeat)
+        finally:
+            self.waiting -= 1
+
+    def queue_depth(self) -> int:
+        """Requests this process tracks that are not done yet."""
+        return sum(1 for item in self._items.values() if not item.record.settled)
+
+    async def _wait(self, item: Tracked, timeout: float, on_update: UpdateCallback | None,
+                    heartbeat: float) -> RequestRecord:
         self.ensure_loop(item, retry_failed=True)
         deadline = time.monotonic() + timeout
         if on_update is not None:
@@ -317,3 +414,7 @@ class Tracker:
         if on_update is not None and item.record.settled:
             await on_update(item.record, False)
         return item.record
+
+
+def _lease(item: Tracked) -> str:
+    return f"poll:{item.record.owner}:{item.record.request_id}"

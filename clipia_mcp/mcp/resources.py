@@ -7,6 +7,7 @@ Notifications reach both protocol eras: 2026 clients through
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import logging
@@ -18,7 +19,8 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.session import ServerSession
 from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, SubscriptionBus
-from mcp.types import EmptyResult, Resource, SubscribeRequestParams, UnsubscribeRequestParams
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, EmptyResult, Resource, SubscribeRequestParams, UnsubscribeRequestParams
 
 from clipia_mcp.core import validation as check
 from clipia_mcp.core.errors import ClipiaMcpError
@@ -30,6 +32,9 @@ from clipia_mcp.mcp.runtime import Runtime, runtime_of
 
 log = logging.getLogger(__name__)
 TEMPLATE = RESOURCE_PREFIX + "{request_id}"
+#: resources/list pages, and how far back the listing reaches (the newest requests of the journal).
+PAGE_SIZE = 50
+LIST_WINDOW = 1000
 
 
 class LegacySubscriptions:
@@ -130,12 +135,42 @@ def register(mcp: MCPServer[Any], legacy: LegacySubscriptions) -> None:
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, legacy.unsubscribe)
 
 
-async def list_request_resources(rt: Runtime, caller: Caller, limit: int = 100) -> list[Resource]:
-    """One resource per request in the caller's journal, newest first."""
+def encode_cursor(after_request_id: str) -> str:
+    """An opaque ``resources/list`` cursor: the page continues after this request."""
+    return base64.urlsafe_b64encode(f"after:{after_request_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The request id a cursor continues after; an unreadable cursor is -32602."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if raw.startswith("after:"):
+            return check.request_id(raw[len("after:"):])
+    except (ValueError, ClipiaMcpError):
+        pass
+    raise MCPError(code=INVALID_PARAMS, message="Invalid cursor")
+
+
+async def list_request_resources(rt: Runtime, caller: Caller, *, after: str | None = None,
+                                 page_size: int = PAGE_SIZE) -> tuple[list[Resource], str | None]:
+    """One page of resources, one per request in the caller's journal, newest first, and the next cursor.
+
+    The cursor names the last request of the page (stable while new requests arrive); a cursor whose
+    request is no longer in the journal window is -32602.
+    """
+    records = await rt.service.list_requests(caller, None, LIST_WINDOW)
+    start = 0
+    if after is not None:
+        ids = [r.request_id for r in records]
+        if after not in ids:
+            raise MCPError(code=INVALID_PARAMS, message="Invalid or expired cursor")
+        start = ids.index(after) + 1
+    page = records[start:start + page_size]
+    more = start + page_size < len(records)
     return [
         Resource(uri=resource_uri(r.request_id), name=f"request-{r.request_id[:8]}",
                  title=f"{r.model or 'generation'}: {human_status(r)}",
                  description=(str((r.input or {}).get("prompt", ""))[:120] or None),
                  mime_type="application/json")
-        for r in await rt.service.list_requests(caller, None, limit)
-    ]
+        for r in page
+    ], (encode_cursor(page[-1].request_id) if more and page else None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,19 +15,31 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, CallToolResult, InputRequiredResult, ListResourcesResult, PaginatedRequestParams
+from mcp.types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    GetPromptResult,
+    InputRequiredResult,
+    ListResourcesResult,
+    PaginatedRequestParams,
+    ServerCapabilities,
+)
+from mcp_types import SubscriptionsListenRequestParams
 from pydantic import ValidationError
 
 from clipia_mcp import __version__
+from clipia_mcp.core import metrics
 from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError
 from clipia_mcp.core.settings import Settings
-from clipia_mcp.mcp import resources
+from clipia_mcp.mcp import logs, prompts, resources
 from clipia_mcp.mcp.results import error_result
 from clipia_mcp.mcp.runtime import Runtime, open_runtime
-from clipia_mcp.mcp.tasks import TasksExtension, mcp_name_guard
+from clipia_mcp.mcp.tasks import TaskListenHandler, TasksExtension, mcp_name_guard, task_listen_guard
 from clipia_mcp.mcp.tools import register_all
 
 log = logging.getLogger(__name__)
+#: The SDK's ToolError when the user answers a resolver's elicitation with decline or cancel.
+_DECLINED = re.compile(r"could not resolve: elicitation was (decline|cancel)\b")
 
 INSTRUCTIONS = """\
 Clipia generates images, video and audio through a paid queue.
@@ -61,14 +74,19 @@ class ClipiaMCPServer(MCPServer[Runtime]):
         if self._tool_manager.get_tool(name) is None:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
         try:
-            return await super().call_tool(name, arguments, context)
+            result = await super().call_tool(name, arguments, context)
+            metrics.inc("clipia_mcp_tool_calls_total", tool=name,
+                        outcome="error" if getattr(result, "is_error", False) else "ok")
+            return result
         except UnexpectedToolError as exc:
+            metrics.inc("clipia_mcp_tool_calls_total", tool=name, outcome="error")
             ref = secrets.token_hex(4)
             log.error("tool %s crashed (ref %s)", name, ref, exc_info=exc.__cause__ or exc)
             return error_result(ClipiaMcpError(
                 f"The server failed unexpectedly while running {name} (reference {ref}). Nothing else is affected; "
                 "call again, and if it repeats tell the operator the reference.", code="internal_server_error"))
         except ToolError as exc:
+            metrics.inc("clipia_mcp_tool_calls_total", tool=name, outcome="error")
             cause: BaseException | None = exc
             while cause is not None:  # the SDK wraps a resolver's ToolError in its own
                 if isinstance(cause, ClipiaMcpError):
@@ -76,19 +94,40 @@ class ClipiaMCPServer(MCPServer[Runtime]):
                 if isinstance(cause, ValidationError):
                     return error_result(invalid_arguments(name, cause))
                 cause = cause.__cause__
-            return error_result(InvalidInputError(str(exc).removeprefix(f"Error executing tool {name}: ")))
+            text = str(exc).removeprefix(f"Error executing tool {name}: ")
+            declined = _DECLINED.search(text)
+            if declined:  # the only resolver asks the user to confirm a cost (generate)
+                return error_result(ClipiaMcpError(
+                    f"The user did not confirm the cost (elicitation was {declined.group(1)}); nothing was submitted.",
+                    code="cost_declined"))
+            return error_result(InvalidInputError(text))
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Runtime, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        if self._prompt_manager.get_prompt(name) is None:  # the spec's answer to an unknown name: -32602
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name[:64]!r}")
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:  # missing or invalid arguments
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
 
     async def _handle_list_resources(
         self, ctx: ServerRequestContext[Runtime], params: PaginatedRequestParams | None
     ) -> ListResourcesResult:
-        base = await self.list_resources()
+        cursor = params.cursor if params is not None else None
+        after = resources.decode_cursor(cursor) if cursor is not None else None  # -32602 when invalid
+        base = await self.list_resources() if after is None else []
         rt = ctx.lifespan_context
         context = Context(request_context=ctx, mcp_server=self)
         try:
             caller = rt.caller_for(context)
         except ClipiaMcpError:  # no caller, no per-caller resources
+            if after is not None:
+                raise MCPError(code=INVALID_PARAMS, message="Invalid cursor") from None
             return ListResourcesResult(resources=base)
-        return ListResourcesResult(resources=[*base, *await resources.list_request_resources(rt, caller)])
+        page, next_cursor = await resources.list_request_resources(rt, caller, after=after)
+        return ListResourcesResult(resources=[*base, *page], next_cursor=next_cursor)
 
 
 class RuntimeHolder:
@@ -124,11 +163,32 @@ class RuntimeHolder:
             yield rt
 
 
+def _truthful_list_changed(mcp: ClipiaMCPServer) -> None:
+    """The tool and prompt lists never change at runtime: advertise ``listChanged: false`` in every era.
+
+    (At 2026-07-28 the SDK derives the flags from ``subscriptions/listen`` being served.)
+    """
+    lowlevel = mcp._lowlevel_server  # noqa: SLF001 - no public hook for capabilities
+    derive = lowlevel.get_capabilities
+
+    def get_capabilities(*args: Any, **kwargs: Any) -> ServerCapabilities:
+        caps = derive(*args, **kwargs)
+        if caps.tools is not None:
+            caps.tools.list_changed = False
+        if caps.prompts is not None:
+            caps.prompts.list_changed = False
+        return caps
+
+    lowlevel.get_capabilities = get_capabilities  # type: ignore[method-assign]
+
+
 def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
     """A ready-to-run server for ``settings``; ``auth`` (token_verifier, auth) comes from the transport."""
     bus = InMemorySubscriptionBus()
     legacy = resources.LegacySubscriptions()
     holder = RuntimeHolder(settings, resources.Notifier(bus, legacy))
+    forwarding = logs.LogForwarding()
+    tasks = TasksExtension(lambda: holder.runtime, bus)
     mcp = ClipiaMCPServer(
         "clipia-mcp",
         title="Clipia generation queue",
@@ -138,11 +198,16 @@ def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
         version=__version__,
         lifespan=holder.lifespan,
         subscriptions=bus,
-        extensions=[TasksExtension(lambda: holder.runtime)],
-        middleware=[mcp_name_guard, resources.listen_guard],
+        extensions=[tasks],
+        middleware=[mcp_name_guard, resources.listen_guard, task_listen_guard, forwarding.middleware],
         **auth,
     )
     mcp.runtime_holder = holder
+    _truthful_list_changed(mcp)
+    mcp._lowlevel_server.add_request_handler(  # noqa: SLF001 - tasks extend the SDK's listen handler
+        "subscriptions/listen", SubscriptionsListenRequestParams, TaskListenHandler(bus, tasks))
     register_all(mcp)
     resources.register(mcp, legacy)
+    prompts.register(mcp)
+    logs.install(forwarding, mcp)
     return mcp

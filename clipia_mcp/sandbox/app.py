@@ -135,6 +135,7 @@ class EmulatorApp:
             await Response(f"<html><body><h1>{fault.status}</h1></body></html>", status_code=fault.status,
                            media_type="text/html", headers=extra)(scope, receive, send)
             return
+        key: Key | None = None
         try:
             key = em.authenticate(headers)
             em.count(route)  # every authenticated attempt, rate-limited ones included
@@ -142,6 +143,8 @@ class EmulatorApp:
             status, payload = await self._handle(route, args, key, headers, body, fault)
             response: Response = JSONResponse(payload, status_code=status, headers=extra)
         except EmulatorError as exc:
+            if key is not None:  # RateLimit-* on every authenticated response, the 429 included (contract §9)
+                extra = {**em.rate_headers(key), **extra}
             if exc.retry_after is not None:
                 extra["Retry-After"] = exc.retry_after
             response = envelope(exc.status, exc.code, exc.message, exc.type, extra)

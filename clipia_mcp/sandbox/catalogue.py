@@ -57,7 +57,8 @@ MODELS: list[dict[str, Any]] = [
         "pricing": {
             "credits": 47,
             "credits_base": 47,
-            "multipliers": {"resolution": {"480p": 0.6, "720p": 1}, "duration": "per_5_seconds"},
+            "multipliers": {"resolution": {"480p": 0.6, "720p": 1}},
+            "billing_unit": "per_5_seconds",  # of duration; multipliers keep the {param: {value: number}} shape
             "minimum_credits": 10,
             "available": True,
         },
@@ -82,7 +83,8 @@ MODELS: list[dict[str, Any]] = [
         "pricing": {
             "credits": 47,
             "credits_base": 47,
-            "multipliers": {"resolution": {"480p": 0.6, "720p": 1}, "duration": "per_5_seconds"},
+            "multipliers": {"resolution": {"480p": 0.6, "720p": 1}},
+            "billing_unit": "per_5_seconds",  # of duration; multipliers keep the {param: {value: number}} shape
             "minimum_credits": 10,
             "available": True,
         },
@@ -276,10 +278,10 @@ def price(model: dict[str, Any], data: dict[str, Any]) -> int:
     defaults = {p["name"]: p.get("default") for p in _params(model)}
     for param, table in (pricing.get("multipliers") or {}).items():
         value = data.get(param, defaults.get(param))
-        if table == "per_5_seconds":
-            factor *= float(value or 5) / 5
-        elif isinstance(table, dict) and value in table:
+        if isinstance(table, dict) and value in table:
             factor *= float(table[value])
+    if pricing.get("billing_unit") == "per_5_seconds":
+        factor *= float(data.get("duration", defaults.get("duration")) or 5) / 5
     if param_n := data.get("num_images"):
         if isinstance(param_n, int) and not isinstance(param_n, bool):
             factor *= param_n

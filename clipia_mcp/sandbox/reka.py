@@ -27,6 +27,12 @@ from starlette.types import Receive, Scope, Send
 from clipia_mcp.sandbox import media
 
 DAY = 24 * 3600.0
+#: Create-body defaults (contract §16.2); GET echoes the resolved configs.
+DEFAULT_PROMPT = "Create an engaging short video highlighting the best moments"
+GENERATION_DEFAULTS: dict[str, Any] = {"template": "moments", "num_generations": 1, "min_duration_seconds": 0,
+                                       "max_duration_seconds": 90}
+RENDERING_DEFAULTS: dict[str, Any] = {"show_watermark": False, "subtitles": True, "aspect_ratio": "9:16",
+                                      "resolution": 720}
 
 
 @dataclass
@@ -69,17 +75,25 @@ class RekaEmulator:
     def view(self, clip: Clip) -> dict[str, Any]:
         status = self.status(clip)
         body = clip.body
+        # updated_at is the time of the last status change, not the time of the read.
+        changed = clip.created_wall + {"queued": 0.0, "processing": clip.queue_s}.get(
+            status, clip.queue_s + clip.processing_s)
+        gen = {**GENERATION_DEFAULTS, **(body.get("generation_config") or {})}
+        ren = {**RENDERING_DEFAULTS, **(body.get("rendering_config") or {})}
         out: dict[str, Any] = {
             "id": clip.id, "status": status, "created_at": _iso(clip.created_wall),
-            "updated_at": _iso(time.time()), "video_urls": body["video_urls"], "prompt": body.get("prompt"),
-            "generation_config": body.get("generation_config"), "rendering_config": body.get("rendering_config"),
+            "updated_at": _iso(changed), "video_urls": body["video_urls"],
+            "prompt": body.get("prompt") or DEFAULT_PROMPT,
+            "generation_config": gen, "rendering_config": ren,  # the resolved configs, defaults filled in
         }
         if status == "completed":
-            n = int((body.get("generation_config") or {}).get("num_generations", 1))
+            n = int(gen["num_generations"])
             base = self.config.public_base_url
             out["output"] = [{
                 "title": f"Highlight {i + 1}", "video_url": f"{base}/media/{clip.id}-{i}/clip.mp4",
-                "caption": "The best moment of the source video.", "hashtags": ["#highlights", "#clip"],
+                "caption": "The best moment of the source video.",
+                "signed_s3_video_url": f"{base}/media/{clip.id}-{i}/clip.mp4?X-Amz-Signature=emulated",
+                "hashtags": ["highlights", "clip"],  # without '#', as Reka's status example shows
                 "ai_score": 87 - i,
             } for i in range(n)]
         if status == "failed":

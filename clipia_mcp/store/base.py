@@ -63,6 +63,10 @@ class Store(Protocol):
         """One request of one owner."""
         ...
 
+    async def find(self, request_id: str) -> list[RequestRecord]:
+        """Every owner's copy of a request (a webhook delivery names only the request id)."""
+        ...
+
     async def list_recent(self, owner: str, *, status: str | None = None, limit: int = 20) -> list[RequestRecord]:
         """An owner's requests, newest first."""
         ...
@@ -95,6 +99,10 @@ class Store(Protocol):
         """Give a lease back early (no-op unless ``holder`` holds it)."""
         ...
 
+    async def heartbeat(self, holder: str, ttl: float) -> int:
+        """Say ``holder`` (a replica) is alive for ``ttl`` s; returns how many replicas are alive (at least 1)."""
+        ...
+
     async def publish(self, owner: str, request_id: str) -> None:
         """Tell every other subscriber of this store that a request changed."""
         ...
@@ -104,6 +112,10 @@ class Store(Protocol):
         ...
 
     # ---------------------------------------------------------------- lifecycle
+
+    async def ping(self) -> None:
+        """One round trip to the data (readiness checks); raises StoreError when unreachable."""
+        ...
 
     def describe(self) -> str:
         """Where the data lives, for logs and ``doctor`` (never a password)."""

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from clipia_mcp.core import metrics
 from clipia_mcp.core.errors import StoreError
 from clipia_mcp.core.jsonutil import dumps_canonical
 from clipia_mcp.core.records import GenerationError, Intent, RequestRecord, TaskRecord
@@ -143,7 +144,11 @@ class SqliteStore:
                 except sqlite3.Error as exc:
                     raise StoreError(f"The journal at {self.describe()} failed: {_reason(exc)}") from None
 
-        return await anyio.to_thread.run_sync(locked)
+        started = time.monotonic()
+        try:
+            return await anyio.to_thread.run_sync(locked)
+        finally:
+            metrics.observe("clipia_mcp_store_seconds", time.monotonic() - started, backend="sqlite")
 
     # ---------------------------------------------------------------- intents
 
@@ -219,6 +224,12 @@ class SqliteStore:
 
         return await self._run(op)
 
+    async def find(self, request_id: str) -> list[RequestRecord]:
+        def op(c: sqlite3.Connection) -> list[RequestRecord]:
+            return [_record(r) for r in c.execute("SELECT * FROM requests WHERE request_id=?", (request_id,))]
+
+        return await self._run(op)
+
     async def list_recent(self, owner: str, *, status: str | None = None, limit: int = 20) -> list[RequestRecord]:
         def op(c: sqlite3.Connection) -> list[RequestRecord]:
             sql, args = "SELECT * FROM requests WHERE owner=?", [owner]
@@ -274,6 +285,21 @@ class SqliteStore:
 
     async def release_lease(self, name: str, holder: str) -> None:
         await self._run(lambda c: c.execute("DELETE FROM leases WHERE name=? AND holder=?", (name, holder)))
+
+    async def heartbeat(self, holder: str, ttl: float) -> int:
+        def op(c: sqlite3.Connection) -> int:
+            now = time.time()
+            c.execute("INSERT INTO leases VALUES (?,?,?) ON CONFLICT(name) DO UPDATE SET holder=excluded.holder, "
+                      "expires_at=excluded.expires_at", (f"replica:{holder}", holder, now + ttl))
+            row = c.execute("SELECT count(*) FROM leases WHERE name LIKE 'replica:%' AND expires_at>=?",
+                            (now,)).fetchone()
+            return max(1, int(row[0]))
+
+        return await self._run(op)
+
+    async def ping(self) -> None:
+        """One round trip (readiness)."""
+        await self._run(lambda c: c.execute("SELECT 1").fetchone())
 
     async def publish(self, owner: str, request_id: str) -> None:
         """In-process only: a SQLite store has no other processes to tell."""

@@ -30,7 +30,7 @@ from clipia_mcp.engine.runtime import shared_caller
 from clipia_mcp.providers.clipia.client import ClipiaClient
 
 AuthMode = Literal["none", "caller-key", "token", "oauth"]
-OPEN_PATHS = frozenset({"/healthz", "/webhooks/clipia"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/webhooks/clipia"})
 SCOPE_KEY = "clipia_credential"
 
 
@@ -125,4 +125,7 @@ class CallerPool:
             client = ClipiaClient(key, base_url=self.base_url, settings=self.settings)
             self._clients[owner] = client
         providers = self.server_caller.providers if self.server_caller is not None else {}
-        return Caller(clipia=client, owner=owner, sandbox=key.is_test, providers=providers)
+        # Webhooks only for the account whose signing secret the server holds: the server key's own.
+        own_account = self.server_caller is not None and self.server_caller.owner == owner
+        return Caller(clipia=client, owner=owner, sandbox=key.is_test, providers=providers,
+                      server_webhooks=own_account)

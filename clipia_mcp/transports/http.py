@@ -21,8 +21,11 @@ from clipia_mcp import __version__
 from clipia_mcp.core.errors import ConfigError
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.engine.runtime import WEBHOOK_PATH
+from clipia_mcp.mcp.runtime import Runtime
 from clipia_mcp.mcp.server import ClipiaMCPServer, build_server
 from clipia_mcp.transports.auth import AuthMiddleware, AuthMode, CallerPool
+from clipia_mcp.transports.events import SSE_RETRY_MS, MemoryEventStore
+from clipia_mcp.transports.metrics import endpoints
 from clipia_mcp.transports.webhooks import WebhookReceiver
 
 HttpTransport = Literal["streamable-http", "sse"]
@@ -92,6 +95,10 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
         return JSONResponse({"status": "ok", "version": __version__})
 
     mcp.custom_route("/healthz", methods=["GET"], include_in_schema=False)(healthz)
+    live: list[Runtime] = []
+    metrics_endpoint, readyz = endpoints(lambda: live[0] if live else None)
+    mcp.custom_route("/metrics", methods=["GET"], include_in_schema=False)(metrics_endpoint)
+    mcp.custom_route("/readyz", methods=["GET"], include_in_schema=False)(readyz)
 
     if settings.webhook_secret:
 
@@ -103,12 +110,14 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
         mcp.custom_route(WEBHOOK_PATH, methods=["POST"], include_in_schema=False)(webhook)
 
     app = mcp.sse_app(transport_security=security) if transport == "sse" \
-        else mcp.streamable_http_app(transport_security=security)
+        else mcp.streamable_http_app(transport_security=security, event_store=MemoryEventStore(),
+                                     retry_interval=SSE_RETRY_MS)
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan(a: Starlette) -> AsyncIterator[None]:
         async with mcp.runtime_holder.open(recover_all_owners=auth in ("token", "oauth")) as rt, inner(a):
+            live.append(rt)
             if settings.webhook_secret:
                 receiver.append(WebhookReceiver(settings.webhook_secret, rt.service))
             if auth == "none":

@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
+import time
 from collections import OrderedDict
 
 from clipia import verify_signature
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from clipia_mcp.core import metrics
 from clipia_mcp.engine.service import QueueService
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,9 @@ class WebhookReceiver:
             return self._reject(400, "malformed payload")
         self._remember(digest)
         self.accepted += 1
+        stamp = re.search(r"(?:^|,)\s*t=(\d+)", headers.get("x-clipia-signature", ""))
+        if stamp:
+            metrics.observe("clipia_mcp_webhook_lag_seconds", max(0.0, time.time() - int(stamp.group(1))))
         applied = await self.service.apply_delivery(request_id, payload)
         return JSONResponse({"ok": True, "tracked": applied})
 

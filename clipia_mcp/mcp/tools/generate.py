@@ -75,7 +75,7 @@ async def confirm_cost_resolver(model: str, input: dict[str, Any], ctx: Context,
         credits, _ = await rt.service.estimate(caller, slug, check.generation_input(input))
         balance = (await rt.service.balance(caller)).credits
     except ClipiaMcpError as exc:
-        raise _refuse(exc) from None
+        raise _refuse(exc) from exc
     over_balance = balance is not None and credits > balance
     if credits <= threshold and not over_balance:
         return CostConfirmation(confirm=True)

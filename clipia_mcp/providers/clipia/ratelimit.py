@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from clipia_mcp.core import metrics
+
 
 @dataclass
 class RateLimitState:
@@ -53,6 +55,9 @@ class ObservingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
         self.state.update(response.headers)
+        metrics.inc("clipia_mcp_upstream_calls_total", method=request.method, status=f"{response.status_code // 100}xx")
+        if response.status_code == 429:
+            metrics.inc("clipia_mcp_upstream_429_total")
         return response
 
     async def aclose(self) -> None:
