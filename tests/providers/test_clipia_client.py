@@ -66,7 +66,8 @@ async def test_every_api_error_maps_to_a_stable_code(own_emu: EmulatorServer) ->
         assert "clipia_live_not_registered_anywhere" not in str(e7.value)
 
 
-async def test_conflicts_and_limits(own_emu: EmulatorServer) -> None:
+async def test_conflicts_and_limits(frozen_emu: EmulatorServer) -> None:
+    own_emu = frozen_emu  # the first video must still be running at the second submit, whatever the load
     key = own_emu.new_key(balance=1000)
     async with client_for(own_emu, key.value) as c:
         await c.submit("nano-banana-2", {"prompt": "a"}, idempotency_key="same")
