@@ -1,15 +1,22 @@
-"""Upstream calls per generation and detection latency: our tracker vs the naive per-wait poll loop.
+"""Upstream calls per generation and detection latency: our engine vs the naive per-wait poll loop.
 
-For N = 1, 100, 1000 concurrent generations, measured in the same run against the
+For N concurrent generations on one rate-limited key (120 rpm), measured in the same run against the
 emulator (in its own process, on loopback):
 
-* ours: ClipiaService.wait() for every request — one shared tracker, adaptive
-  interval, global poll budget (half the account's rate limit), Retry-After honoured;
-* ours+webhook: the same, with signed webhooks delivered to a receiver (polling only as a fallback);
-* naive: the official SDK's ``AsyncClipia.subscribe`` per generation (a 1 s poll loop each).
+* ours: QueueService.submit (admission queue) then QueueService.wait for each request — one shared tracker,
+  ETA schedule, per-key poll budget (half the account's limit, read from RateLimit-*), Retry-After honoured;
+* ours+webhook: the engine as shipped with a public URL and a secret (``webhook_fallback`` at its shipped value),
+  signed webhooks delivered to the shipped receiver; polling is only the slow fallback;
+* naive: the official SDK's ``AsyncClipia.subscribe`` per generation (a 1 s poll loop each), with a connection
+  pool as large as N and its Retry-After compressed like every other duration here;
+* single: N waiters on ONE generation (ours: N ``wait`` calls; naive: N ``status`` loops at 1 s).
 
-Time is scaled: every duration (render time, poll interval, rate-limit window) runs
-SCALE times faster than in reality, and results are reported in real-world seconds.
+Each waiter starts as soon as its own submit returns; the submit phase (until the last submit is accepted)
+and the wait phase are reported separately. Detection p50 is reported beside the bound the budget allows:
+with N generations sharing B polls/s each is polled at best every N/B s, so mean detection >= N/(2B).
+
+Time is scaled: every duration (render time, poll interval, rate-limit window, Retry-After) runs
+1/SCALE times faster than in reality, and results are reported in real-world seconds.
 
     python bench/polling.py            # N = 1, 100, 1000
     python bench/polling.py --n 1 100  # a subset
@@ -31,6 +38,8 @@ import anyio
 import httpx
 from clipia import AsyncClipia
 
+from clipia_mcp.core import constants as C
+from clipia_mcp.core.errors import SubmitPending
 from clipia_mcp.core.settings import ApiKey, Settings
 from clipia_mcp.engine.caller import Caller
 from clipia_mcp.engine.service import QueueService
@@ -104,7 +113,28 @@ def polls(before: dict[str, int], after: dict[str, int]) -> int:
     return sum(after.get(k, 0) - before.get(k, 0) for k in ("status", "result"))
 
 
-def summarize(name: str, n: int, calls: int, latencies: list[float], errors: int, wall: float) -> dict[str, Any]:
+class ScaledRetryAfter(httpx.AsyncBaseTransport):
+    """The naive client's transport: Retry-After compressed by SCALE, like every other duration in this run."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        raw = response.headers.get("retry-after")
+        if raw is not None:
+            try:
+                response.headers["retry-after"] = f"{float(raw) * SCALE:.3f}"
+            except ValueError:
+                pass
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def summarize(name: str, n: int, calls: int, latencies: list[float], errors: int, wall: float,
+              submit_phase: float = float("nan"), bound: float = float("nan")) -> dict[str, Any]:
     real = [x / SCALE for x in latencies]
     done = len(latencies)
     return {
@@ -112,23 +142,25 @@ def summarize(name: str, n: int, calls: int, latencies: list[float], errors: int
         "calls_per_gen": calls / max(1, done),
         "lat_p50_s": statistics.median(real) if real else float("nan"),
         "lat_p95_s": sorted(real)[int(0.95 * (len(real) - 1))] if real else float("nan"),
-        "wall_s": wall,
+        "wall_s": wall, "submit_phase_s": submit_phase / SCALE, "bound_s": bound,
     }
 
 
 async def run_ours(emu: Emu, n: int, webhook: bool) -> dict[str, Any]:
     key, secret = emu.key()
+    # The shipped defaults, every duration scaled; the budget is left to the account's RateLimit-Limit.
     settings = Settings(
-        poll_min_interval=1.0 * SCALE, poll_max_interval=10.0 * SCALE,
-        poll_budget_rpm=int(ACCOUNT_RPM / 2 / SCALE), retry_base_delay=0.5 * SCALE, retry_after_cap=30 * SCALE,
-        http_timeout=30,
+        poll_min_interval=C.POLL_MIN_INTERVAL * SCALE, poll_max_interval=C.POLL_MAX_INTERVAL * SCALE,
+        poll_budget_rpm=int(C.POLL_BUDGET_RPM / SCALE), retry_base_delay=C.RETRY_BASE_DELAY * SCALE,
+        retry_after_cap=C.RETRY_AFTER_CAP * SCALE, http_timeout=30, call_deadline=C.CALL_DEADLINE * SCALE,
+        webhook_fallback_interval=C.WEBHOOK_FALLBACK_INTERVAL * SCALE,
     )
     journal = SqliteStore(None)
     tracker = Tracker(journal, min_interval=settings.poll_min_interval, max_interval=settings.poll_max_interval,
-                      budget_rpm=settings.poll_budget_rpm)
+                      budget_rpm=settings.poll_budget_rpm, webhook_fallback=settings.webhook_fallback_interval)
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     api = ClipiaClient(ApiKey(key), base_url=emu.base, settings=settings,
-                       transport=httpx.AsyncHTTPTransport(limits=limits))
+                       transport=httpx.AsyncHTTPTransport(limits=limits), max_connections=200)
     caller = Caller(clipia=api, owner="bench")
     receiver_url = None
     receiver_server = None
@@ -149,8 +181,6 @@ async def run_ours(emu: Emu, n: int, webhook: bool) -> dict[str, Any]:
 
         app = Starlette(routes=[Route("/webhooks/clipia", deliver, methods=["POST"])])
         receiver_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        # Webhooks make polling a fallback: poll rarely.
-        tracker.min_interval, tracker.max_interval = 10.0 * SCALE, 30.0 * SCALE
     service = QueueService(replace(settings, dedup_window=0), journal, tracker, webhook_url=receiver_url)
     if webhook:
         receiver = WebhookReceiver(secret, service)
@@ -163,7 +193,6 @@ async def run_ours(emu: Emu, n: int, webhook: bool) -> dict[str, Any]:
             while not receiver_server.started:
                 await anyio.sleep(0.01)
         records = []
-        sem = anyio.Semaphore(50)
         if os.environ.get("BENCH_DEBUG"):
             async def watchdog() -> None:
                 await anyio.sleep(25)
@@ -176,36 +205,33 @@ async def run_ours(emu: Emu, n: int, webhook: bool) -> dict[str, Any]:
             tg.start_soon(watchdog)
         debug("submitting")
         before = await emu.calls()
-
-        async def submit(i: int) -> None:
-            nonlocal errors
-            async with sem:
-                try:
-                    records.append((await service.submit(caller, MODEL, {"prompt": f"bench {i}"})).record)
-                except Exception:  # noqa: BLE001 - counted
-                    errors += 1
-
-        async with anyio.create_task_group() as subs:
-            for i in range(n):
-                subs.start_soon(submit, i)
         started = time.monotonic()
+        submitted_at: list[float] = []
         notified: dict[str, float] = {}
 
-        async def wait(rid: str) -> None:
+        async def one(i: int) -> None:
+            """Submit (again after submit_pending, as an agent would), then wait at once."""
             nonlocal errors
             try:
-                rec = await service.wait(caller, rid, timeout=3600)
+                while True:
+                    try:
+                        sub = await service.submit(caller, MODEL, {"prompt": f"bench {i}"},
+                                                   idempotency_key=f"bench-{n}-{i}-{started}")
+                        break
+                    except SubmitPending as exc:
+                        await anyio.sleep(exc.retry_after * SCALE if exc.retry_after else 1.0 * SCALE)
+                records.append(sub.record)
+                submitted_at.append(time.monotonic() - started)
+                rec = await service.wait(caller, sub.record.request_id, timeout=3600)
                 if rec.status == "COMPLETED":
-                    notified[rid] = time.time()
-                else:
-                    errors += 1
+                    notified[rec.request_id] = time.time()
             except Exception:  # noqa: BLE001 - counted
                 errors += 1
 
         with anyio.move_on_after(MODE_TIMEOUT):
             async with anyio.create_task_group() as waits:
-                for r in records:
-                    waits.start_soon(wait, r.request_id)
+                for i in range(n):
+                    waits.start_soon(one, i)
         errors = n - len(notified)  # failed submits, failed waits and waits cut off by MODE_TIMEOUT
         wall = time.monotonic() - started
         debug("waits done")
@@ -222,17 +248,24 @@ async def run_ours(emu: Emu, n: int, webhook: bool) -> dict[str, Any]:
         tg.cancel_scope.cancel()
     await api.aclose()
     journal.close()
-    return summarize("ours+webhook" if webhook else "ours", n, calls, latencies, errors, wall)
+    adm = service.admission.for_client(api)
+    print(f"    [{'ours+webhook' if webhook else 'ours'} N={n}] upstream calls by op {dict(api.calls)}; admission "
+          f"admitted={adm.admitted} expired={adm.expired}; 429 holds until "
+          f"{max(0.0, api.rate_limit.blocked_until - time.monotonic()):.1f}s from now", flush=True)
+    budget = tracker.budget_for(api).rate
+    return summarize("ours+webhook" if webhook else "ours", n, calls, latencies, errors, wall,
+                     max(submitted_at, default=float("nan")), n / (2 * budget * SCALE))
 
 
 async def run_naive(emu: Emu, n: int) -> dict[str, Any]:
     key, _ = emu.key()
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    limits = httpx.Limits(max_connections=max(100, n), max_keepalive_connections=max(100, n))
     latencies: list[float] = []
     errors = 0
     before = await emu.calls()
     started = time.monotonic()
-    async with AsyncClipia(key, base_url=emu.base, transport=httpx.AsyncHTTPTransport(limits=limits)) as sdk, \
+    transport = ScaledRetryAfter(httpx.AsyncHTTPTransport(limits=limits))
+    async with AsyncClipia(key, base_url=emu.base, transport=transport) as sdk, \
             httpx.AsyncClient(timeout=60) as ctl:
 
         async def one(i: int) -> None:
@@ -252,35 +285,109 @@ async def run_naive(emu: Emu, n: int) -> dict[str, Any]:
         errors = n - len(latencies)
     wall = time.monotonic() - started
     # The naive loop's submit calls are excluded: count only status + result, as for ours.
-    return summarize("naive (SDK subscribe, 1 s)", n, polls(before, await emu.calls()), latencies, errors, wall)
+    return summarize("naive (SDK subscribe, 1 s)", n, polls(before, await emu.calls()), latencies, errors, wall,
+                     bound=n / (2 * ACCOUNT_RPM / 2 / 60))
+
+
+async def run_single(emu: Emu, n: int, naive: bool) -> dict[str, Any]:
+    """N waiters on one generation: upstream status/result calls in total (the single-flight claim)."""
+    key, _ = emu.key()
+    latencies: list[float] = []
+    async with httpx.AsyncClient(timeout=60) as ctl:
+        if naive:
+            limits = httpx.Limits(max_connections=max(100, n), max_keepalive_connections=max(100, n))
+            async with AsyncClipia(key, base_url=emu.base,
+                                   transport=ScaledRetryAfter(httpx.AsyncHTTPTransport(limits=limits))) as sdk:
+                rid = (await sdk.submit(MODEL, {"prompt": "one for all"})).request_id
+                before = await emu.calls()
+
+                async def loop() -> None:
+                    while True:
+                        try:
+                            if (await sdk.status(rid)).is_terminal:
+                                await sdk.result(rid)
+                                latencies.append(time.time() - await emu.completes_at(ctl, rid))
+                                return
+                        except Exception:  # noqa: BLE001 - a naive loop keeps trying
+                            pass
+                        await anyio.sleep(1.0 * SCALE)
+
+                with anyio.move_on_after(MODE_TIMEOUT):
+                    async with anyio.create_task_group() as tg:
+                        for _ in range(n):
+                            tg.start_soon(loop)
+        else:
+            settings = Settings(poll_min_interval=C.POLL_MIN_INTERVAL * SCALE,
+                                poll_max_interval=C.POLL_MAX_INTERVAL * SCALE,
+                                poll_budget_rpm=int(C.POLL_BUDGET_RPM / SCALE),
+                                retry_after_cap=C.RETRY_AFTER_CAP * SCALE)
+            journal = SqliteStore(None)
+            tracker = Tracker(journal, min_interval=settings.poll_min_interval,
+                              max_interval=settings.poll_max_interval, budget_rpm=settings.poll_budget_rpm)
+            api = ClipiaClient(ApiKey(key), base_url=emu.base, settings=settings)
+            caller = Caller(clipia=api, owner="bench")
+            service = QueueService(settings, journal, tracker)
+            async with anyio.create_task_group() as tg:
+                service.bind(tg)
+                rid = (await service.submit(caller, MODEL, {"prompt": "one for all"})).record.request_id
+                before = await emu.calls()
+
+                async def wait() -> None:
+                    rec = await service.wait(caller, rid, timeout=3600)
+                    if rec.status == "COMPLETED":
+                        latencies.append(time.time() - await emu.completes_at(ctl, rid))
+
+                with anyio.move_on_after(MODE_TIMEOUT):
+                    async with anyio.create_task_group() as waits:
+                        for _ in range(n):
+                            waits.start_soon(wait)
+                tg.cancel_scope.cancel()
+            await api.aclose()
+            journal.close()
+    calls = polls(before, await emu.calls())
+    row = summarize(f"{n} waiters on one, {'naive (SDK status loop, 1 s)' if naive else 'ours'}", n, calls,
+                    latencies, n - len(latencies), 0.0)
+    row["calls_per_gen"] = float(calls)  # all calls for the one generation
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, nargs="+", default=[1, 100, 1000])
+    parser.add_argument("--single", type=int, default=100, help="waiters on one generation (0: skip)")
+    parser.add_argument("--modes", nargs="+", default=["ours", "ours+webhook", "naive"])
     args = parser.parse_args()
     emu = Emu()
     rows = []
+
+    def show(r: dict[str, Any]) -> None:
+        print(f"  {r['mode']:<44} N={r['n']:<5} done={r['completed']:<5} errors={r['errors']:<4} "
+              f"calls/gen={r['calls_per_gen']:7.1f}  p50={r['lat_p50_s']:6.2f}s (bound {r['bound_s']:.1f}s) "
+              f"p95={r['lat_p95_s']:6.2f}s  submit phase={r['submit_phase_s']:.1f}s  wall={r['wall_s']:.1f}s",
+              flush=True)
+
     try:
+        if args.single:
+            for naive in (False, True):
+                rows.append(anyio.run(run_single, emu, args.single, naive))
+                show(rows[-1])
         for n in args.n:
-            for mode in ("ours", "ours+webhook", "naive"):
+            for mode in args.modes:
                 if mode == "naive":
                     rows.append(anyio.run(run_naive, emu, n))
                 else:
                     rows.append(anyio.run(run_ours, emu, n, mode == "ours+webhook"))
-                r = rows[-1]
-                print(f"  {r['mode']:<28} N={r['n']:<5} done={r['completed']:<5} errors={r['errors']:<4} "
-                      f"calls/gen={r['calls_per_gen']:7.1f}  latency p50={r['lat_p50_s']:6.2f}s "
-                      f"p95={r['lat_p95_s']:6.2f}s  wall={r['wall_s']:.1f}s", flush=True)
+                show(rows[-1])
     finally:
         emu.close()
-    print(f"\nAccount limit {ACCOUNT_RPM} rpm (our budget {ACCOUNT_RPM // 2} rpm); render ~44 s; "
-          f"times in real-world seconds (run at {1 / SCALE:g}x speed).")
-    print("| mode | N | completed | errors | upstream calls / generation | detection p50 (s) | p95 (s) |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"\nAccount limit {ACCOUNT_RPM} rpm (our poll budget: half of it); render ~44 s; times in real-world "
+          f"seconds (run at {1 / SCALE:g}x speed); load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.")
+    print("| mode | N | completed | errors | upstream calls / generation | detection p50 (s) | bound N/(2B) (s) "
+          "| p95 (s) | submit phase (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['mode']} | {r['n']} | {r['completed']} | {r['errors']} | {r['calls_per_gen']:.1f} | "
-              f"{r['lat_p50_s']:.2f} | {r['lat_p95_s']:.2f} |")
+              f"{r['lat_p50_s']:.2f} | {r['bound_s']:.1f} | {r['lat_p95_s']:.2f} | {r['submit_phase_s']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -129,8 +129,11 @@ def serve(args: argparse.Namespace) -> int:
     elif settings.sandbox and not args.sandbox:
         print("clipia-mcp: CLIPIA_API_KEY is not set, starting on the embedded SANDBOX.", file=sys.stderr)
 
+    from clipia_mcp.engine.runtime import probe_store
     from clipia_mcp.mcp.server import build_server
     from clipia_mcp.transports.http import oauth_options
+
+    probe_store(settings)  # a corrupt, read-only or directory journal: one line and exit 2
 
     mcp = build_server(settings, **(oauth_options(settings) if auth == "oauth" else {}))
     if transport == "stdio":

@@ -27,12 +27,17 @@ POLL_MAX_INTERVAL = 10.0
 POLL_JITTER = 0.2  # +/- fraction applied to every interval
 POLL_BUDGET_RPM = 60  # share of the account's rate limit the poller may use
 POLL_MAX_CONSECUTIVE_ERRORS = 20
+#: With a verified webhook receiver, a request is polled only this long after its last look (doubling).
+WEBHOOK_FALLBACK_INTERVAL = 300.0
+#: A webhook that carried the output is confirmed by one result fetch this long after it woke the waiters.
+CONFIRM_DELAY = 1.0
 LEASE_TTL = 8.0  # seconds a replica's poll lease lasts unless renewed (replicas on PostgreSQL)
 TERMINAL_CACHE = 500  # finished requests kept in memory; older ones are re-read from the journal
 
 # Waiting inside a tool call (hosts commonly time a tool call out at 60 s)
 WAIT_DEFAULT = 25.0
 CALL_DEADLINE = 50.0  # one tool call, retries and waits included
+SUBMIT_QUEUE_TTL = 600.0  # a submit queued for admission (rate limit, pool) is dropped unsent after this
 NO_PROGRESS_WAIT_CAP = 20.0  # without a progress token nothing keeps the host's timer alive
 #: Clients known to reset their tool timeout on progress notifications (lower-case name prefixes).
 LONG_WAIT_CLIENTS = ("claude-code", "mcp-inspector", "inspector-client")
@@ -46,6 +51,9 @@ MAX_MODEL_SLUG_CHARS = 128
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 MAX_LIST_LIMIT = 200
 
+# The model catalogue changes rarely: list_models answers from memory for this long
+CATALOGUE_TTL = 300.0
+
 # Results
 PREVIEW_MAX_BYTES = 256 * 1024
 PREVIEW_FETCH_TIMEOUT = 5.0
@@ -58,3 +66,16 @@ TASK_TTL_MS = 24 * 3600 * 1000
 
 # Submit dedup window when the agent passes no idempotency key
 DEDUP_WINDOW = 120.0
+
+# Hosted caller-key mode: confirmed keys kept (LRU), refusals remembered, new identities per second (burst)
+CALLER_POOL_SIZE = 1000
+CALLER_REFUSED_CACHE = 10_000
+CALLER_REFUSED_TTL = 60.0
+NEW_CALLERS_PER_SECOND = 5.0
+NEW_CALLERS_BURST = 20
+
+# HTTP server: a request's headers and body must arrive within this (slow-loris clients are cut);
+# Streamable HTTP sessions are bounded in number and closed after this long without a request.
+REQUEST_READ_TIMEOUT = 15.0
+MAX_HTTP_SESSIONS = 1000
+SESSION_IDLE_TIMEOUT = 600.0

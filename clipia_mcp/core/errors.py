@@ -145,6 +145,23 @@ class SubmitPending(ClipiaMcpError):
     always_transient = True
 
 
+class SpendLimitExceeded(ClipiaMcpError):
+    """The estimate exceeds a spend limit set by the operator: ``spend_limit_exceeded``, nothing is submitted.
+
+    ``remaining_credits`` (what the limit still allows) and ``limit`` (which one) reach the client.
+    """
+
+    default_code = "spend_limit_exceeded"
+
+    def __init__(self, message: str, *, remaining: int, limit: str) -> None:
+        super().__init__(message)
+        self.remaining = remaining
+        self.limit = limit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "remaining_credits": self.remaining, "limit": self.limit}
+
+
 class ApiError(ClipiaMcpError):
     """A non-2xx answer from the API: the client receives the API's own ``code`` and ``type``."""
 

@@ -61,6 +61,8 @@ class Intent(BaseModel):
     webhook_url: str | None = None
     request_id: str | None = None
     created_at: float
+    #: The estimate (credits) when spend limits asked for one; counts against limits until the request is known.
+    cost: int | None = None
 
 
 class TaskRecord(BaseModel):

@@ -123,6 +123,14 @@ def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     return value
 
 
+def _limit(env: Mapping[str, str], name: str) -> int | None:
+    """A credit limit: unset, empty or ``off`` means none."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "off", "none"):
+        return None
+    return int(_float(env, name, 0, 0, 10**12))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the server needs to run; build it with :meth:`from_env`."""
@@ -141,9 +149,13 @@ class Settings:
     poll_min_interval: float = C.POLL_MIN_INTERVAL
     poll_max_interval: float = C.POLL_MAX_INTERVAL
     poll_budget_rpm: int = C.POLL_BUDGET_RPM
+    #: With webhooks on (public_url + webhook_secret), seconds between fallback polls of a request (doubling).
+    webhook_fallback_interval: float = C.WEBHOOK_FALLBACK_INTERVAL
     wait_default: float = C.WAIT_DEFAULT
     #: The deadline of one tool call (retries, Retry-After and waits included), below hosts' ~60 s timeout.
     call_deadline: float = C.CALL_DEADLINE
+    #: How long a submit may wait in the admission queue before it expires unsent.
+    submit_queue_ttl: float = C.SUBMIT_QUEUE_TTL
     heartbeat_interval: float = C.HEARTBEAT_INTERVAL
     dedup_window: float = C.DEDUP_WINDOW
     sandbox_time_scale: float = 0.2
@@ -171,6 +183,15 @@ class Settings:
     store_url: str | None = field(default=None, repr=False)
     #: Seconds a replica's poll lease lasts unless renewed (a dead replica's requests move on after this).
     lease_ttl: float = C.LEASE_TTL
+    #: Spend limits (credits, from the estimate before the paid call); None = no limit. The per-call limit
+    #: applies to every billed caller, the tenant caps to tenants sharing the operator's key (token/OAuth).
+    max_cost_per_call: int | None = None
+    tenant_daily_credits: int | None = None
+    tenant_monthly_credits: int | None = None
+    #: HTTP hosting: a request's headers and body must arrive within this; sessions are bounded and reaped.
+    request_read_timeout: float = C.REQUEST_READ_TIMEOUT
+    max_sessions: int = C.MAX_HTTP_SESSIONS
+    session_idle_timeout: float = C.SESSION_IDLE_TIMEOUT
 
     def for_transport(self, transport: str) -> Settings:
         """Settings with the transport's defaults filled in (previews on for stdio, off for HTTP)."""
@@ -210,9 +231,12 @@ class Settings:
             poll_min_interval=_float(env, "CLIPIA_MCP_POLL_MIN", C.POLL_MIN_INTERVAL, 0.01, 60),
             poll_max_interval=_float(env, "CLIPIA_MCP_POLL_MAX", C.POLL_MAX_INTERVAL, 0.01, 600),
             poll_budget_rpm=int(_float(env, "CLIPIA_MCP_POLL_BUDGET_RPM", C.POLL_BUDGET_RPM, 1, 100_000)),
+            webhook_fallback_interval=_float(env, "CLIPIA_MCP_WEBHOOK_FALLBACK", C.WEBHOOK_FALLBACK_INTERVAL,
+                                             0.01, 86_400),
             wait_default=_float(env, "CLIPIA_MCP_WAIT_DEFAULT", C.WAIT_DEFAULT, 0.1, 3600),
             call_deadline=_float(env, "CLIPIA_MCP_DEADLINE", _float(env, "CLIPIA_MCP_WAIT_MAX", C.CALL_DEADLINE,
                                                                     0.1, 3600), 0.1, 3600),
+            submit_queue_ttl=_float(env, "CLIPIA_MCP_SUBMIT_QUEUE_TTL", C.SUBMIT_QUEUE_TTL, 1, 86_400),
             heartbeat_interval=_float(env, "CLIPIA_MCP_HEARTBEAT", C.HEARTBEAT_INTERVAL, 0.05, 60),
             dedup_window=_float(env, "CLIPIA_MCP_DEDUP_WINDOW", C.DEDUP_WINDOW, 0, 86_400),
             retry_base_delay=_float(env, "CLIPIA_MCP_RETRY_BASE", C.RETRY_BASE_DELAY, 0, 60),
@@ -235,6 +259,12 @@ class Settings:
             store_url=env.get("CLIPIA_MCP_STORE") or None,
             lease_ttl=_float(env, "CLIPIA_MCP_LEASE_TTL", C.LEASE_TTL, 0.2, 10),
             previews=_switch(env, "CLIPIA_MCP_PREVIEWS"),
+            max_cost_per_call=_limit(env, "CLIPIA_MCP_MAX_COST_PER_CALL"),
+            tenant_daily_credits=_limit(env, "CLIPIA_MCP_TENANT_DAILY_CREDITS"),
+            tenant_monthly_credits=_limit(env, "CLIPIA_MCP_TENANT_MONTHLY_CREDITS"),
+            request_read_timeout=_float(env, "CLIPIA_MCP_READ_TIMEOUT", C.REQUEST_READ_TIMEOUT, 0.1, 3600),
+            max_sessions=int(_float(env, "CLIPIA_MCP_MAX_SESSIONS", C.MAX_HTTP_SESSIONS, 1, 1_000_000)),
+            session_idle_timeout=_float(env, "CLIPIA_MCP_SESSION_IDLE", C.SESSION_IDLE_TIMEOUT, 1, 86_400),
         )
         for token in settings.tokens:
             register_secret(token)

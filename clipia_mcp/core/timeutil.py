@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 
 def iso_seconds(ts: float | None) -> str | None:
     """``2026-01-31T12:00:00Z`` (the API's format); ``None`` for no time."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else None
 
 
 def iso_millis(ts: float) -> str:

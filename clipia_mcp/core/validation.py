@@ -77,7 +77,7 @@ def generation_input(value: Any) -> dict[str, Any]:
         raise InvalidInputError("input must be a JSON object, e.g. {\"prompt\": \"a red fox\"}.")
     try:
         encoded = json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:  # a ValueError subclass: it must be caught first
+    except UnicodeEncodeError:  # a ValueError too: catch it first
         raise InvalidInputError("input contains text that is not valid Unicode (a lone surrogate).") from None
     except (TypeError, ValueError):
         raise InvalidInputError("input must contain only JSON values (no NaN or Infinity).") from None

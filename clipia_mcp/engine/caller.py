@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -38,6 +39,16 @@ class Caller:
         if provider is None:
             raise InvalidInputError(spec.setup_hint)
         return provider
+
+    def upstream_idempotency_key(self, key: str) -> str:
+        """The Idempotency-Key sent upstream for the agent's ``key``: namespaced by tenant on a shared key.
+
+        Tenants sharing the operator's key (token/OAuth modes) must never meet each other's keys upstream,
+        so theirs is a hash of (owner, key): still a valid header value, never the same for two tenants.
+        """
+        if not self.shared_key:
+            return key
+        return "t-" + hashlib.sha256(f"{self.owner}\0{key}".encode()).hexdigest()[:48]
 
     def catalogue_extras(self) -> list[dict[str, object]]:
         """Catalogue entries of the extra providers this caller can use."""

@@ -70,6 +70,21 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         await store.aclose()
 
 
+def probe_store(settings: Settings) -> None:
+    """Open and close the configured store once, so a bad journal path fails at startup in one line
+    (:class:`~clipia_mcp.core.errors.StoreError`) instead of inside the server's lifespan."""
+
+    url = settings.store_url
+    if url and url.startswith(("postgresql://", "postgres://")):
+        return  # a database that is briefly down is the readiness probe's business, not a startup failure
+
+    async def probe() -> None:
+        async with open_store(settings):
+            pass
+
+    anyio.run(probe)
+
+
 @contextlib.asynccontextmanager
 async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -> AsyncIterator[Engine]:
     """Build the engine; on exit stop background work and close connections."""
@@ -93,7 +108,7 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
         store = await stack.enter_async_context(open_store(settings))
         tracker = Tracker(store, min_interval=settings.poll_min_interval, max_interval=settings.poll_max_interval,
                           budget_rpm=settings.poll_budget_rpm, shared=is_shared(settings),
-                          lease_ttl=settings.lease_ttl)
+                          lease_ttl=settings.lease_ttl, webhook_fallback=settings.webhook_fallback_interval)
         webhook = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}" \
             if settings.public_url and settings.webhook_secret else None
         service = QueueService(settings, store, tracker, webhook_url=webhook)
@@ -105,6 +120,7 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
                             providers=providers)
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
+        stack.push_async_callback(tracker.flush)  # runs first on exit: pending changes reach the store
         service.bind(tg)
         if caller is not None:
             tg.start_soon(_recover, service, caller, recover_all_owners)

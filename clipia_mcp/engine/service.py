@@ -9,19 +9,28 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
 from clipia_mcp.core import constants as C
-from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError, NotFoundError, NotTrackedError, SubmitPending
+from clipia_mcp.core.errors import (
+    ClipiaMcpError,
+    InvalidInputError,
+    NotFoundError,
+    NotTrackedError,
+    StoreError,
+    SubmitPending,
+)
 from clipia_mcp.core.jsonutil import canonical_hash
 from clipia_mcp.core.records import Intent, RequestRecord, TaskRecord
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.core.upstream import InputWarning, SubmitResponse
+from clipia_mcp.engine.admission import Admission, AdmissionExpired, Admissions
 from clipia_mcp.engine.caller import Caller
+from clipia_mcp.engine.spend import SpendLimits
 from clipia_mcp.engine.tracker import ChangeListener, Tracked, Tracker, UpdateCallback
 from clipia_mcp.engine.webhook_events import record_from_delivery
 from clipia_mcp.providers.registry import spec_for
@@ -51,6 +60,20 @@ class Balance:
     credits_spent_30d: int | None
 
 
+@dataclass(eq=False)
+class _Flight:
+    """One intent's send: queued for admission, then in flight, then done (result or error)."""
+
+    key: str
+    admission: Admission
+    done: anyio.Event = field(default_factory=anyio.Event)
+    sent: bool = False
+    joined: bool = False
+    result: Submitted | None = None
+    error: ClipiaMcpError | None = None
+    inline: tuple[Caller, Intent] | None = None
+
+
 def input_hash(model: str, data: dict[str, Any], webhook_url: str | None) -> str:
     """The identity of a submit for deduplication without a key."""
     return canonical_hash([model, data, webhook_url])
@@ -65,6 +88,12 @@ class QueueService:
         self.tracker = tracker
         self.webhook_url = webhook_url
         self._submit_locks: dict[tuple[str, str], anyio.Lock] = {}
+        self.spend = SpendLimits(settings, store)
+        self._flights: dict[tuple[str, str], _Flight] = {}
+        self.admission = Admissions()
+        self._catalogue: dict[int, tuple[object, float, list[dict[str, Any]]]] = {}
+        self._catalogue_lock = anyio.Lock()
+        self._to_confirm: list[Tracked] = []
         self._tg: TaskGroup | None = None
 
     def bind(self, tg: TaskGroup) -> None:
@@ -82,9 +111,12 @@ class QueueService:
                      webhook_url: str | None = None, idempotency_key: str | None = None) -> Submitted:
         """Submit once per logical request: same key (or same input within the window) → same request.
 
-        A submit whose outcome is unknown when the call's deadline passes raises :class:`SubmitPending`;
-        its intent stays, keeps deduplicating, and is resolved in the background.
+        The submit waits its turn in the key's :class:`~clipia_mcp.engine.admission.Admission` queue.
+        A submit still queued, or whose outcome is unknown, when the call's deadline passes raises
+        :class:`SubmitPending`; its intent stays, keeps deduplicating, and is sent / resolved in the
+        background — a later identical call joins it.
         """
+        deadline_at = time.monotonic() + self.settings.call_deadline
         provider = caller.provider_for(model)
         provider.check_input(model, data)
         server_hook = self.webhook_url if caller.server_webhooks else None  # see Caller.server_webhooks
@@ -97,11 +129,26 @@ class QueueService:
         try:
             async with lock:
                 if self.tracker.shared and (idempotency_key or self.settings.dedup_window > 0):
-                    return await self._submit_leased(caller, model, data, hook, digest, idempotency_key)
-                return await self._submit_locked(caller, model, data, hook, digest, idempotency_key)
+                    found: Submitted | _Flight = await self._submit_leased(
+                        caller, model, data, hook, digest, idempotency_key, deadline_at)
+                else:
+                    found = await self._submit_locked(caller, model, data, hook, digest, idempotency_key)
         finally:
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._submit_locks.pop(lock_key, None)
+        result = found if isinstance(found, Submitted) else await self._await_flight(found, deadline_at)
+        # Tenants on a shared key get their own namespace upstream; the agent always sees its own key.
+        return replace(result, idempotency_key=idempotency_key or result.idempotency_key)
+
+    async def _find_own_intent(self, caller: Caller, model: str, digest: str,
+                               idempotency_key: str | None) -> Intent | None:
+        """The caller's intent for this submit, by its upstream (namespaced) key or the key it was shown."""
+        key = caller.upstream_idempotency_key(idempotency_key) if idempotency_key is not None else None
+        intent = await self._find_intent(caller, model, digest, key)
+        if intent is None and idempotency_key is not None and key != idempotency_key:
+            # A key this server showed the tenant (its stored form) passed back: only the tenant's own intents match.
+            intent = await self._find_intent(caller, model, digest, idempotency_key)
+        return intent
 
     async def _find_intent(self, caller: Caller, model: str, digest: str, key: str | None) -> Intent | None:
         now = time.time()
@@ -126,7 +173,7 @@ class QueueService:
         return None
 
     async def _submit_leased(self, caller: Caller, model: str, data: dict[str, Any], hook: str | None,
-                             digest: str, idempotency_key: str | None) -> Submitted:
+                             digest: str, idempotency_key: str | None, deadline_at: float) -> Submitted:
         """The cross-replica form of the submit lock: a lease row per (owner, key or input).
 
         The replica that takes the lease submits; the others wait for its request id (they find its
@@ -140,7 +187,7 @@ class QueueService:
         delay = 0.02
         with anyio.move_on_after(deadline):
             while not await self.store.acquire_lease(name, holder, ttl):
-                intent = await self._find_intent(caller, model, digest, idempotency_key)
+                intent = await self._find_own_intent(caller, model, digest, idempotency_key)
                 if intent is not None and intent.request_id is not None:
                     record = await self.store.get(caller.owner, intent.request_id)
                     if record is not None:  # the winner's request: ours too, nothing paid twice
@@ -149,7 +196,9 @@ class QueueService:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 0.25)
             try:
-                return await self._submit_locked(caller, model, data, hook, digest, idempotency_key)
+                found = await self._submit_locked(caller, model, data, hook, digest, idempotency_key)
+                # The lease is held until the send's outcome is known (or the deadline passes).
+                return found if isinstance(found, Submitted) else await self._await_flight(found, deadline_at)
             finally:
                 with anyio.CancelScope(shield=True):
                     await self.store.release_lease(name, holder)
@@ -158,52 +207,116 @@ class QueueService:
             "call submit_generation again with the same arguments (or list_requests) shortly.")
 
     async def _submit_locked(self, caller: Caller, model: str, data: dict[str, Any], hook: str | None,
-                             digest: str, idempotency_key: str | None) -> Submitted:
-        intent = await self._find_intent(caller, model, digest, idempotency_key)
+                             digest: str, idempotency_key: str | None) -> Submitted | _Flight:
+        key = caller.upstream_idempotency_key(idempotency_key) if idempotency_key is not None else None
+        intent = await self._find_own_intent(caller, model, digest, idempotency_key)
         if intent is not None and intent.request_id is not None:
             record = await self.store.get(caller.owner, intent.request_id)
             if record is not None:
                 self.tracker.track(caller.provider_for(record.model), record)
-                return Submitted(record, [], True, intent.idempotency_key)
+                return Submitted(record, [], True, idempotency_key or intent.idempotency_key)
         if intent is None:
-            intent = await self.store.claim_intent(Intent(
-                owner=caller.owner, idempotency_key=idempotency_key or str(uuid.uuid4()), model=model, input=data,
-                input_hash=digest, webhook_url=hook, created_at=time.time()))  # durable before the paid call
-        return await self._send(caller, intent)
+            now = time.time()
+            async with self.spend.reserve(caller, model, data, now) as estimate:  # spend limits, before paying
+                intent = await self.store.claim_intent(Intent(
+                    owner=caller.owner, idempotency_key=key or str(uuid.uuid4()), model=model, input=data,
+                    input_hash=digest, webhook_url=hook, created_at=now, cost=estimate))  # durable before paying
+        return self._send(caller, intent)
 
-    async def _send(self, caller: Caller, intent: Intent) -> Submitted:
+    def _send(self, caller: Caller, intent: Intent) -> _Flight:
+        """The intent's send in flight: joined if one is already queued or running, else started."""
+        key = (intent.owner, intent.idempotency_key)
+        flight = self._flights.get(key)
+        if flight is not None:
+            flight.joined = True
+            return flight
+        flight = _Flight(intent.idempotency_key, self.admission.for_client(caller.provider_for(intent.model)))
+        self._flights[key] = flight
+        if self._tg is not None:
+            self._tg.start_soon(self._fly, caller, intent, flight)
+        else:
+            flight.inline = (caller, intent)
+        return flight
+
+    async def _await_flight(self, flight: _Flight, deadline_at: float) -> Submitted:
+        """The flight's outcome, or :class:`SubmitPending` if it is not known by ``deadline_at``."""
+        joined = flight.joined
+        if flight.inline is not None:  # no task group (embedded use): send within the call itself
+            caller, intent = flight.inline
+            flight.inline = None
+            with anyio.move_on_after(max(0.0, deadline_at - time.monotonic())):
+                await self._fly(caller, intent, flight)
+        with anyio.move_on_after(max(0.0, deadline_at - time.monotonic())):
+            await flight.done.wait()
+        if not flight.done.is_set() or (flight.result is None and flight.error is None):  # (inline: cut short)
+            queued = not flight.sent
+            wait = flight.admission.estimated_wait() if queued else None
+            state = (f"queued for this key's submit admission ({flight.admission.queued} waiting: the account's "
+                     "rate limit and connection pool set the pace); it is sent when its turn comes"
+                     if queued else "sent, the API has not answered yet")
+            raise SubmitPending(
+                f"The submit is {state}. It is recorded under idempotency_key {flight.key!r} and will not be paid "
+                "twice: call submit_generation again with the same arguments (or list_requests) shortly.",
+                retry_after=round(min(wait, 60.0), 1) if wait else None)
+        if flight.error is not None:
+            raise flight.error
+        assert flight.result is not None
+        return replace(flight.result, deduplicated=True) if joined else flight.result
+
+    async def _fly(self, caller: Caller, intent: Intent, flight: _Flight) -> None:
+        """Queue for admission, send, record; every outcome lands in ``flight`` (never raises)."""
         provider = caller.provider_for(intent.model)
-        deadline = self.settings.call_deadline
-        outcome: SubmitResponse | None = None
         try:
-            with anyio.move_on_after(deadline):
-                outcome = await provider.submit(intent.model, intent.input, webhook_url=intent.webhook_url,
-                                                idempotency_key=intent.idempotency_key)
-        except ClipiaMcpError as exc:
-            if not exc.transient:
-                # Definitely not created (4xx): forget the intent so the key is reusable.
-                await self.store.drop_intent(caller.owner, intent.idempotency_key)
-                raise
-            if not provider.capabilities.idempotency_keys:
-                await self.store.drop_intent(caller.owner, intent.idempotency_key)
-                raise
-            self._resolve_later(caller, intent)
-            raise SubmitPending(
-                f"The submit's outcome is not known yet ({exc.code}: {exc.message}). It is recorded under "
-                f"idempotency_key {intent.idempotency_key!r} and will be resolved without paying twice: call "
-                "submit_generation again with the same arguments (or list_requests) shortly.",
-                retry_after=exc.retry_after) from None
-        if outcome is None:
-            if provider.capabilities.idempotency_keys:
+            try:
+                expires_in = intent.created_at + self.settings.submit_queue_ttl - time.time()
+                async with flight.admission.slot(expires_in):
+                    flight.sent = True
+                    outcome = await provider.submit(intent.model, intent.input, webhook_url=intent.webhook_url,
+                                                    idempotency_key=intent.idempotency_key)
+            except AdmissionExpired:
+                await self.store.drop_intent(intent.owner, intent.idempotency_key)  # never sent: nothing to pay
+                flight.error = ClipiaMcpError(
+                    f"The queued submit expired after {self.settings.submit_queue_ttl:g} s before its turn came; "
+                    "it was never sent and nothing was charged. Submit again.", code="deadline_exceeded")
+                return
+            except ClipiaMcpError as exc:
+                if not exc.transient or not provider.capabilities.idempotency_keys:
+                    # Definitely not created (4xx), or not replayable: forget the intent so the key is reusable.
+                    await self.store.drop_intent(intent.owner, intent.idempotency_key)
+                    flight.error = exc
+                    return
                 self._resolve_later(caller, intent)
-            raise SubmitPending(
-                f"The API did not answer the submit within {deadline:g} s. It is recorded under idempotency_key "
-                f"{intent.idempotency_key!r} and will be resolved without paying twice: call submit_generation "
-                "again with the same arguments (or list_requests) shortly.")
-        record = self._record_from_submit(caller, intent, outcome)
-        await self.store.record_submit(intent, record)
-        self.tracker.track(provider, record)
-        return Submitted(record, outcome.warnings, False, intent.idempotency_key)
+                flight.error = SubmitPending(
+                    f"The submit's outcome is not known yet ({exc.code}: {exc.message}). It is recorded under "
+                    f"idempotency_key {intent.idempotency_key!r} and will be resolved without paying twice: call "
+                    "submit_generation again with the same arguments (or list_requests) shortly.",
+                    retry_after=exc.retry_after)
+                return
+            record = self._record_from_submit(caller, intent, outcome)
+            try:
+                await self.store.record_submit(intent, record)
+            except StoreError as exc:
+                # Paid, but not journaled: the intent still deduplicates it; say which request it is.
+                self.tracker.track(provider, record, webhook=self._notifies_us(intent))
+                flight.error = StoreError(
+                    f"The generation was created (request_id {record.request_id}) but could not be recorded: "
+                    f"{exc.message} Repeating this submit returns the same request.", request_id=record.request_id)
+                return
+            self.tracker.track(provider, record, webhook=self._notifies_us(intent))
+            flight.result = Submitted(record, outcome.warnings, False, intent.idempotency_key)
+        except ClipiaMcpError as exc:  # the store failed: the intent (if written) is recovered later
+            flight.error = exc
+        except Exception as exc:  # noqa: BLE001 - background work must never take the process down
+            log.exception("submit %s failed unexpectedly", intent.idempotency_key[:8])
+            flight.error = ClipiaMcpError(f"The submit failed unexpectedly ({type(exc).__name__}).",
+                                          code="internal_server_error")
+        finally:
+            self._flights.pop((intent.owner, intent.idempotency_key), None)
+            flight.done.set()
+
+    def _notifies_us(self, intent: Intent) -> bool:
+        """The submit carried this server's own (verified) webhook URL: a delivery will tell us it is done."""
+        return self.webhook_url is not None and intent.webhook_url == self.webhook_url
 
     def _resolve_later(self, caller: Caller, intent: Intent) -> None:
         if self._tg is not None:
@@ -235,7 +348,7 @@ class QueueService:
             return False
         record = self._record_from_submit(caller, intent, response)
         await self.store.record_submit(intent, record)
-        self.tracker.track(provider, record)
+        self.tracker.track(provider, record, webhook=self._notifies_us(intent))
         return True
 
     @staticmethod
@@ -272,6 +385,19 @@ class QueueService:
                 self.tracker.track(caller.provider_for(record.model), record)
         return recovered
 
+    def recover_later(self, caller: Caller) -> None:
+        """Recover ``caller``'s interrupted work in the background (caller-key mode: on its first call)."""
+        if self._tg is not None:
+            self._tg.start_soon(self._recover_quietly, caller)
+
+    async def _recover_quietly(self, caller: Caller) -> None:
+        try:
+            n = await self.recover(caller)
+            if n:
+                log.info("recovered %d interrupted submit(s) of a caller", n)
+        except Exception:  # noqa: BLE001 - best effort; the journal keeps the intents for the next try
+            log.exception("recovery of a caller's interrupted submits failed")
+
     # ------------------------------------------------------------------ status and results
 
     async def tracked(self, caller: Caller, request_id: str) -> Tracked:
@@ -279,6 +405,7 @@ class QueueService:
         item = self.tracker.get(caller.owner, request_id)
         if item is not None:
             return item
+        await self.tracker.flush()  # a change retired from memory may still be on its way to the store
         record = await self.store.get(caller.owner, request_id)
         if record is None and caller.shared_key:
             raise NotTrackedError(
@@ -361,6 +488,7 @@ class QueueService:
 
     async def list_requests(self, caller: Caller, status: str | None, limit: int) -> list[RequestRecord]:
         """The caller's requests from the store, newest first."""
+        await self.tracker.flush()
         return await self.store.list_recent(caller.owner, status=status, limit=limit)
 
     # ------------------------------------------------------------------ webhooks
@@ -376,7 +504,7 @@ class QueueService:
             if record is not None:
                 await self.tracker.apply(item, record)
                 if record.output is not None and self._tg is not None:
-                    self._tg.start_soon(self.tracker.confirm, item)  # the signed payload serves now; the API confirms
+                    self._confirm_later(item)  # the signed payload serves now; the API confirms
         if items or not self.tracker.shared:
             return bool(items)
         # Replicas: another replica tracks it. Store the state and tell them; they wake their waiters
@@ -388,6 +516,25 @@ class QueueService:
                 await self.store.upsert(record.model_copy(update={"updated_at": time.time()}))
                 await self.store.publish(record.owner, record.request_id)
         return bool(stored)
+
+    def _confirm_later(self, item: Tracked) -> None:
+        """Queue the confirming fetch; one task runs them after the burst a delivery may be part of."""
+        self._to_confirm.append(item)
+        if len(self._to_confirm) == 1 and self._tg is not None:
+            self._tg.start_soon(self._confirm_batch)
+
+    async def _confirm_batch(self) -> None:
+        await anyio.sleep(C.CONFIRM_DELAY)  # waiters first: the fetches must not compete with their answers
+        batch, self._to_confirm = self._to_confirm, []
+        limiter = anyio.CapacityLimiter(16)  # a burst of deliveries must not take the whole connection pool
+
+        async def one(item: Tracked) -> None:
+            async with limiter:
+                await self.tracker.confirm(item)
+
+        async with anyio.create_task_group() as tg:
+            for item in batch:
+                tg.start_soon(one, item)
 
     # ------------------------------------------------------------------ tasks
 
@@ -409,8 +556,16 @@ class QueueService:
     # ------------------------------------------------------------------ catalogue and account
 
     async def list_models(self, caller: Caller) -> list[dict[str, Any]]:
-        """Clipia's catalogue plus the entries of the extra providers this caller can use."""
-        return [*await caller.clipia.list_models(), *caller.catalogue_extras()]
+        """Clipia's catalogue (cached per upstream key for ``CATALOGUE_TTL``) plus the extra providers' entries."""
+        client = caller.clipia
+        cached = self._catalogue.get(id(client))
+        if cached is None or cached[0] is not client or time.monotonic() - cached[1] > C.CATALOGUE_TTL:
+            async with self._catalogue_lock:  # one fetch for concurrent callers
+                cached = self._catalogue.get(id(client))
+                if cached is None or cached[0] is not client or time.monotonic() - cached[1] > C.CATALOGUE_TTL:
+                    cached = (client, time.monotonic(), await client.list_models())
+                    self._catalogue[id(client)] = cached
+        return [*(dict(m) for m in cached[2]), *caller.catalogue_extras()]
 
     async def get_model(self, caller: Caller, slug: str) -> dict[str, Any]:
         """One model object (extra providers answer from their own catalogue)."""

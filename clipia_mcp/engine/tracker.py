@@ -58,6 +58,8 @@ class Tracked:
     error: ClipiaMcpError | None = None
     last_poll: float = 0.0
     polls: int = 0
+    #: The submit carried this server's verified webhook URL: polling is only a slow fallback.
+    webhook: bool = False
     #: Another replica held the poll lease at the last attempt (we read the store instead).
     standby: bool = False
 
@@ -67,8 +69,10 @@ class Tracker:
 
     def __init__(self, store: Store, *, min_interval: float = C.POLL_MIN_INTERVAL,
                  max_interval: float = C.POLL_MAX_INTERVAL, budget_rpm: int = C.POLL_BUDGET_RPM,
-                 shared: bool = False, lease_ttl: float = C.LEASE_TTL) -> None:
+                 shared: bool = False, lease_ttl: float = C.LEASE_TTL,
+                 webhook_fallback: float = C.WEBHOOK_FALLBACK_INTERVAL) -> None:
         self.store = store
+        self.webhook_fallback = webhook_fallback
         #: Other processes share the store: poll under leases, publish changes, split the budget.
         self.shared = shared
         self.replica_id = uuid.uuid4().hex
@@ -81,10 +85,14 @@ class Tracker:
         self.budget_rpm = budget_rpm
         self._listeners: list[ChangeListener] = []
         self._items: dict[tuple[str, str], Tracked] = {}
-        self._budgets: dict[int, PollBudget] = {}
+        self._owners: dict[str, set[str]] = {}  # request id -> owners tracking it (webhooks look up by id)
+        self._budgets: dict[object, PollBudget] = {}
         self._finished: deque[tuple[str, str]] = deque()
         self._tg: TaskGroup | None = None
         self._rng = random.Random()
+        self._dirty: dict[tuple[str, str], tuple[Tracked, RequestRecord]] = {}
+        self._writing = False
+        self._flushed = anyio.Event()
 
     def bind(self, tg: TaskGroup) -> None:
         """Give the tracker the task group its poll loops live in (the server's lifespan)."""
@@ -150,12 +158,15 @@ class Tracker:
 
     def budget_for(self, client: QueueProvider) -> PollBudget:
         """The poll budget of ``client``'s upstream key (one client object per key)."""
-        budget = self._budgets.get(id(client))
+        # By the key's fingerprint where the client has one: a client made again for the same key (hosted
+        # caller pools) shares its budget, and an id() reused by another key's client never does.
+        ident: object = getattr(client, "budget_key", None) or id(client)
+        budget = self._budgets.get(ident)
         if budget is None:
             state = getattr(client, "rate_limit", None)
             budget = PollBudget(self.budget_rpm, account_limit=(lambda: state.limit) if state is not None else None)
             budget.share = self.replicas
-            self._budgets[id(client)] = budget
+            self._budgets[ident] = budget
         return budget
 
     def get(self, owner: str, request_id: str) -> Tracked | None:
@@ -163,15 +174,20 @@ class Tracker:
 
     def find(self, request_id: str) -> list[Tracked]:
         """Every tracked copy of ``request_id`` (one per owner that knows it)."""
-        return [item for (_, rid), item in self._items.items() if rid == request_id]
+        return [self._items[(owner, request_id)] for owner in self._owners.get(request_id, ())]
 
-    def track(self, client: QueueProvider, record: RequestRecord) -> Tracked:
-        """Register a request (idempotent) and start its poll loop if it is still running."""
+    def track(self, client: QueueProvider, record: RequestRecord, *, webhook: bool = False) -> Tracked:
+        """Register a request (idempotent) and start its poll loop if it is still running.
+
+        ``webhook``: its submit carried this server's verified webhook URL, so the loop only polls as a
+        slow fallback (every ``webhook_fallback`` s, doubling) in case a delivery is lost.
+        """
         key = (record.owner, record.request_id)
         item = self._items.get(key)
         if item is None:
-            item = Tracked(record=record, client=client, budget=self.budget_for(client))
+            item = Tracked(record=record, client=client, budget=self.budget_for(client), webhook=webhook)
             self._items[key] = item
+            self._owners.setdefault(record.request_id, set()).add(record.owner)
         elif record.updated_at > item.record.updated_at:
             item.record = record
         self.ensure_loop(item)
@@ -217,6 +233,9 @@ class Tracker:
                 if item.record.terminal:
                     delay = (self.min_interval if item.standby else 0.0) if failures == 0 else min(
                         self.max_interval, self.min_interval * 2**failures)
+                elif item.webhook and failures == 0:
+                    # Webhooks replace polling: a rare look in case a delivery never comes.
+                    delay = self.webhook_fallback * 2 ** min(6, item.polls)
                 else:
                     delay = self.interval(item.record, item.first_progress) if failures == 0 else min(
                         self.max_interval, self.min_interval * 2**failures)
@@ -321,23 +340,62 @@ class Tracker:
         return record.model_copy(update={"status": "IN_PROGRESS"})  # not final yet; poll again
 
     async def _update(self, item: Tracked, record: RequestRecord) -> None:
+        """Adopt ``record``; on a real change wake the waiters first, then persist and notify off the critical path."""
         old = item.record
         record = record.model_copy(update={"updated_at": time.time()})
         item.record = record
         if (old.status, old.queue_position, old.progress, old.output is None) != (
                 record.status, record.queue_position, record.progress, record.output is None) or record.terminal:
-            await self.store.upsert(record)
-            if self.shared:
-                await self.store.publish(record.owner, record.request_id)
-                if record.settled:
-                    await self.store.release_lease(_lease(item), self.replica_id)
-            self._changed(item, old)
-            await self._notify(record)
+            self._changed(item, old)  # wake first
+            if self._tg is None:  # no background: write and notify inline
+                await self._write([(item, record)])
+            else:
+                self._dirty[(record.owner, record.request_id)] = (item, record)
+                if not self._writing:
+                    self._writing = True
+                    self._flushed = anyio.Event()
+                    self._tg.start_soon(self._writer)
 
     def _changed(self, item: Tracked, old: RequestRecord) -> None:
         if item.record.terminal and not old.terminal:
             self._retire((item.record.owner, item.record.request_id))
         self._signal(item)
+
+    async def _writer(self) -> None:
+        """Write pending changes in batches (one transaction each), publish them, then tell the listeners."""
+        try:
+            while self._dirty:
+                await anyio.sleep(0)  # let changes arriving together (a burst of webhooks) join this batch
+                batch = list(self._dirty.values())
+                self._dirty.clear()
+                await self._write(batch)
+        finally:
+            self._writing = False
+            self._flushed.set()
+
+    async def _write(self, batch: list[tuple[Tracked, RequestRecord]]) -> None:
+        records = [record for _, record in batch]
+        try:
+            many = getattr(self.store, "upsert_many", None)
+            if many is not None:
+                await many(records)
+            else:
+                for record in records:
+                    await self.store.upsert(record)
+            if self.shared:
+                for item, record in batch:
+                    await self.store.publish(record.owner, record.request_id)
+                    if record.settled:
+                        await self.store.release_lease(_lease(item), self.replica_id)
+        except Exception:  # noqa: BLE001 - the store failing must not stop polling; recovery re-polls
+            log.exception("could not write %d change(s) to the store", len(records))
+        for record in records:
+            await self._notify(record)
+
+    async def flush(self) -> None:
+        """Wait until every change made so far is in the store (readers of the store call this first)."""
+        while self._writing:
+            await self._flushed.wait()
 
     def _retire(self, key: tuple[str, str]) -> None:
         """Bound memory: forget the oldest finished requests (the journal still has them)."""
@@ -347,6 +405,11 @@ class Tracker:
             item = self._items.get(old)
             if item is not None and item.record.terminal:
                 del self._items[old]
+                owners = self._owners.get(old[1])
+                if owners is not None:
+                    owners.discard(old[0])
+                    if not owners:
+                        del self._owners[old[1]]
 
     def _signal(self, item: Tracked) -> None:
         item.changed.set()
@@ -360,14 +423,16 @@ class Tracker:
         """
         if not item.record.terminal or (record.terminal and item.record.output is None and record.output is not None):
             await self._update(item, record)
-            item.wake.set()
-            self.ensure_loop(item)  # terminal without output: the loop fetches the result
+            if not item.record.settled:
+                item.wake.set()  # terminal without output: the loop fetches the result now
+            # (settled: the loop sees it at its next tick and ends; waking it here would only add work to a burst)
+            self.ensure_loop(item)
 
     async def confirm(self, item: Tracked) -> None:
         """One result fetch after an out-of-band terminal state (a webhook): the API's answer is the record."""
         try:
+            await item.budget.acquire()  # paced like polls: a burst of confirmations must not crowd out submits
             async with item.poll_lock:
-                item.budget.take()
                 result = await item.client.result(item.record.request_id)
         except ClipiaMcpError as exc:
             log.info("confirming fetch of %s failed: %s", item.record.request_id, exc.code)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import logging
+from typing import TYPE_CHECKING
 
-import httpx
 from mcp.types import ContentBlock, ImageContent
 
 from clipia_mcp.core import constants as C
 from clipia_mcp.core.media import MediaFile
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +22,8 @@ async def preview(http: httpx.AsyncClient, media: list[MediaFile]) -> list[Conte
     image = next((m for m in media if m.kind == "image"), None)
     if image is None:
         return []
+    import httpx  # loaded on the first preview, not at startup
+
     url = image.preview_url or image.url
     try:
         async with http.stream("GET", url, timeout=C.PREVIEW_FETCH_TIMEOUT) as resp:

@@ -11,6 +11,8 @@ import base64
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from mcp.server import MCPServer
@@ -18,7 +20,13 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.session import ServerSession
-from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, SubscriptionBus
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ServerEvent,
+    SubscriptionBus,
+)
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, EmptyResult, Resource, SubscribeRequestParams, UnsubscribeRequestParams
 
@@ -35,6 +43,30 @@ TEMPLATE = RESOURCE_PREFIX + "{request_id}"
 #: resources/list pages, and how far back the listing reaches (the newest requests of the journal).
 PAGE_SIZE = 50
 LIST_WINDOW = 1000
+#: The owner of the ``subscriptions/listen`` stream being opened (set by :func:`listen_guard`).
+_listener_owner: ContextVar[str | None] = ContextVar("clipia_listener_owner", default=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class TenantListChanged(ResourcesListChanged):
+    """``resources/list_changed`` for one tenant's list: other tenants' streams never hear it."""
+
+    owner: str = ""
+
+
+class TenantBus(InMemorySubscriptionBus):
+    """The subscription bus, aware of tenants: each listen stream is tagged with its caller's owner
+    when it subscribes, and a :class:`TenantListChanged` reaches only that owner's streams."""
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        owner = _listener_owner.get()
+
+        def scoped(event: ServerEvent) -> None:
+            if isinstance(event, TenantListChanged) and event.owner != owner:
+                return
+            listener(event)
+
+        return super().subscribe(scoped)
 
 
 class LegacySubscriptions:
@@ -87,13 +119,29 @@ async def owns(ctx: ServerRequestContext[Any], uri: str) -> bool:
 
 async def listen_guard(ctx: ServerRequestContext[Any], call_next: Any) -> Any:
     """Middleware: a ``subscriptions/listen`` may only subscribe to the caller's own request resources."""
-    if ctx.method == "subscriptions/listen" and isinstance(ctx.params, dict):
-        notes = ctx.params.get("notifications")
-        if isinstance(notes, dict) and isinstance(notes.get("resourceSubscriptions"), list):
-            kept = [u for u in notes["resourceSubscriptions"] if isinstance(u, str) and await owns(ctx, u)]
-            params = {**ctx.params, "notifications": {**notes, "resourceSubscriptions": kept}}
-            return await call_next(dataclasses.replace(ctx, params=params))
-    return await call_next(ctx)
+    if ctx.method != "subscriptions/listen":
+        return await call_next(ctx)
+    token = _listener_owner.set(_owner_of(ctx))
+    try:
+        if isinstance(ctx.params, dict):
+            notes = ctx.params.get("notifications")
+            if isinstance(notes, dict) and isinstance(notes.get("resourceSubscriptions"), list):
+                kept = [u for u in notes["resourceSubscriptions"] if isinstance(u, str) and await owns(ctx, u)]
+                params = {**ctx.params, "notifications": {**notes, "resourceSubscriptions": kept}}
+                return await call_next(dataclasses.replace(ctx, params=params))
+        return await call_next(ctx)
+    finally:
+        _listener_owner.reset(token)
+
+
+def _owner_of(ctx: ServerRequestContext[Any]) -> str | None:
+    rt = ctx.lifespan_context
+    if not isinstance(rt, Runtime):
+        return None
+    try:
+        return rt.caller_for(Context(request_context=ctx)).owner
+    except ClipiaMcpError:
+        return None
 
 
 class Notifier:
@@ -110,8 +158,9 @@ class Notifier:
         if record.terminal:
             self.legacy.forget(uri)  # a finished request never changes again
 
-    async def list_changed(self) -> None:
-        await self.bus.publish(ResourcesListChanged())
+    async def list_changed(self, owner: str) -> None:
+        """``owner``'s request list changed (a new submit): only that tenant's listen streams are told."""
+        await self.bus.publish(TenantListChanged(owner=owner))
 
 
 def register(mcp: MCPServer[Any], legacy: LegacySubscriptions) -> None:

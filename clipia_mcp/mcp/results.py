@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from mcp.types import CallToolResult, ContentBlock, ResourceLink, TextContent
 from pydantic import BaseModel
 
@@ -27,12 +26,17 @@ from clipia_mcp.core.timeutil import iso_seconds
 from clipia_mcp.mcp.previews import preview
 from clipia_mcp.mcp.views import ErrorView, RequestView
 
+if TYPE_CHECKING:
+    import httpx
+
 log = logging.getLogger(__name__)
 RESOURCE_PREFIX = "clipia://requests/"
 #: Where an error result carries its machine-readable error object.
 ERROR_META_KEY = "io.clipia/error"
 
 _ADVICE = {
+    "spend_limit_exceeded": "Nothing was charged. Pick a cheaper model or input (estimate_cost), or wait for the "
+                            "allowance to reset; get_balance shows what remains.",
     "invalid_api_key": "Check CLIPIA_API_KEY: it is missing, wrong or revoked.",
     "insufficient_credits": "Top up the Clipia balance, or pick a cheaper model/input (see estimate_cost).",
     "subscription_required": "This needs an active Clipia plan; topping up does not help.",
@@ -76,6 +80,32 @@ def next_step(record: RequestRecord, is_test: bool = False) -> str:
     return f"Still running. Call wait_for_result(request_id='{rid}') to wait for it, or get_status to check."
 
 
+def view_data(record: RequestRecord, *, is_test: bool = False) -> tuple[dict[str, Any], list[MediaFile]]:
+    """``view(record).model_dump(mode="json")`` built directly (no model round trip), with the media files.
+
+    Every waiter's answer is built with this, so it stays on the fan-out's critical path: keep it cheap.
+    """
+    media = extract_media(record.output) if record.status == "COMPLETED" else []
+    return {
+        "request_id": record.request_id,
+        "status": record.status,
+        "done": record.terminal,
+        "model": record.model,
+        "queue_position": record.queue_position,
+        "progress": record.progress,
+        "logs": [item if isinstance(item, dict) else {"message": str(item)} for item in record.logs[-10:]],
+        "cost": record.cost,
+        "test_key": is_test or None,
+        "media": [m.model_dump(mode="json") for m in media],
+        "output": record.output,
+        "error": record.error.model_dump(mode="json") if record.error is not None else None,
+        "created_at": iso_seconds(record.created_at),
+        "completed_at": iso_seconds(record.completed_at),
+        "resource_uri": resource_uri(record.request_id),
+        "next_step": next_step(record, is_test),
+    }, media
+
+
 def view(record: RequestRecord, *, is_test: bool = False) -> RequestView:
     """The tool output for a request."""
     media = extract_media(record.output) if record.status == "COMPLETED" else []
@@ -99,12 +129,13 @@ def view(record: RequestRecord, *, is_test: bool = False) -> RequestView:
     )
 
 
-def structured(model: BaseModel, extra: list[ContentBlock] | None = None, *,
-               meta: dict[str, Any] | None = None) -> CallToolResult:
+def structured(model: BaseModel | dict[str, Any], extra: list[ContentBlock] | None = None, *,
+               meta: dict[str, Any] | None = None, text: str | None = None) -> CallToolResult:
     """A successful result: structured content plus a compact text block with the same JSON."""
-    data = model.model_dump(mode="json")
-    content: list[ContentBlock] = [TextContent(type="text", text=json.dumps(data, ensure_ascii=False,
-                                                                             separators=(",", ":")))]
+    data = model if isinstance(model, dict) else model.model_dump(mode="json")
+    if text is None:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    content: list[ContentBlock] = [TextContent(type="text", text=text)]
     content.extend(extra or [])
     return CallToolResult(content=content, structured_content=data, _meta=meta)
 
@@ -144,14 +175,31 @@ def _describe(m: MediaFile) -> str:
 
 async def request_result(record: RequestRecord, *, media_http: httpx.AsyncClient, include_preview: bool,
                          is_test: bool = False, note: str | None = None) -> CallToolResult:
-    """A request's result: its view, one resource link per file, and an optional image preview."""
-    v = view(record, is_test=is_test)
-    if note:
-        v.next_step = f"{note} {v.next_step}"
-    extra = media_links(v.media)
-    if include_preview and v.media:
-        extra = [*await preview(media_http, v.media), *extra]
-    return structured(v, extra)
+    """A request's result: its view, one resource link per file, and an optional image preview.
+
+    Many waiters on one request get the same answer: its JSON is built once per record version.
+    """
+    key = (id(record), is_test, note)
+    hit = _built.get(key)
+    if hit is None or hit[0] is not record:
+        data, media = view_data(record, is_test=is_test)
+        if note:
+            data["next_step"] = f"{note} {data['next_step']}"
+        hit = (record, data, json.dumps(data, ensure_ascii=False, separators=(",", ":")), media, media_links(media))
+        _built[key] = hit
+        while len(_built) > _BUILT_MAX:
+            _built.pop(next(iter(_built)))
+    _, data, text, media, links = hit
+    extra = list(links)
+    if include_preview and media:
+        extra = [*await preview(media_http, media), *extra]
+    return structured(data, extra, text=text)
+
+
+#: Answers built recently, by record identity (records are replaced, never mutated, on every change).
+_built: dict[tuple[int, bool, str | None], tuple[RequestRecord, dict[str, Any], str, list[MediaFile],
+                                                 list[ContentBlock]]] = {}
+_BUILT_MAX = 256
 
 
 def wants_preview(settings_previews: bool | None, asked: bool | None) -> bool:

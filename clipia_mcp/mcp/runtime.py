@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from mcp.server.mcpserver import Context
 
 from clipia_mcp.core.errors import ConfigError
@@ -15,6 +14,9 @@ from clipia_mcp.core.settings import Settings
 from clipia_mcp.engine.caller import Caller
 from clipia_mcp.engine.runtime import Engine, open_engine
 from clipia_mcp.engine.service import QueueService
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Maps a request's context to its caller (hosted modes); None: the server's own caller.
 CallerResolver = Callable[[Context[Any, Any]], Caller]
@@ -25,8 +27,28 @@ class Runtime:
     """Everything a tool call needs, shared by all calls of one server process."""
 
     engine: Engine
-    media_http: httpx.AsyncClient
     caller_resolver: CallerResolver | None = None
+    #: Publishes "this owner's request list changed" to that owner's listen streams only.
+    list_changed: Callable[[str], Awaitable[None]] | None = None
+    _media_http: httpx.AsyncClient | None = None
+
+    @property
+    def media_http(self) -> httpx.AsyncClient:
+        """The client that fetches previews, created on the first preview (httpx is not loaded at startup)."""
+        if self._media_http is None:
+            import httpx
+
+            self._media_http = httpx.AsyncClient(timeout=5.0, follow_redirects=True)
+        return self._media_http
+
+    async def aclose(self) -> None:
+        if self._media_http is not None:
+            await self._media_http.aclose()
+
+    async def request_list_changed(self, owner: str) -> None:
+        """Tell ``owner``'s sessions (and no other tenant's) that their request list changed."""
+        if self.list_changed is not None:
+            await self.list_changed(owner)
 
     @property
     def settings(self) -> Settings:
@@ -60,6 +82,9 @@ def runtime_of(ctx: Context[Any, Any]) -> Runtime:
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings, *, recover_all_owners: bool = False) -> AsyncIterator[Runtime]:
     """Start the engine and the media client; close both on exit."""
-    async with open_engine(settings, recover_all_owners=recover_all_owners) as engine, \
-            httpx.AsyncClient(timeout=5.0, follow_redirects=True) as media_http:
-        yield Runtime(engine=engine, media_http=media_http)
+    async with open_engine(settings, recover_all_owners=recover_all_owners) as engine:
+        rt = Runtime(engine=engine)
+        try:
+            yield rt
+        finally:
+            await rt.aclose()

@@ -6,23 +6,24 @@ import contextlib
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     INVALID_PARAMS,
     CallToolResult,
     GetPromptResult,
+    Icon,
     InputRequiredResult,
     ListResourcesResult,
     PaginatedRequestParams,
     ServerCapabilities,
+    ToolAnnotations,
 )
 from mcp_types import SubscriptionsListenRequestParams
 from pydantic import ValidationError
@@ -34,6 +35,7 @@ from clipia_mcp.core.settings import Settings
 from clipia_mcp.mcp import logs, prompts, resources
 from clipia_mcp.mcp.results import error_result
 from clipia_mcp.mcp.runtime import Runtime, open_runtime
+from clipia_mcp.mcp.schemas import publish_schemas
 from clipia_mcp.mcp.tasks import TaskListenHandler, TasksExtension, mcp_name_guard, task_listen_guard
 from clipia_mcp.mcp.tools import register_all
 
@@ -67,6 +69,20 @@ class ClipiaMCPServer(MCPServer[Runtime]):
     """
 
     runtime_holder: RuntimeHolder
+    #: Each tool's function by name (its output model is read from its return annotation).
+    tool_functions: dict[str, Callable[..., Any]]
+
+    def add_tool(self, fn: Callable[..., Any], name: str | None = None, title: str | None = None,
+                 description: str | None = None, annotations: ToolAnnotations | None = None,
+                 icons: list[Icon] | None = None, meta: dict[str, Any] | None = None,
+                 structured_output: bool | None = None) -> None:
+        """Register a tool without deriving its output schema (``publish_schemas`` sets the shipped one)."""
+        super().add_tool(fn, name=name, title=title, description=description, annotations=annotations,
+                         icons=icons, meta=meta, structured_output=False if structured_output is None
+                         else structured_output)
+        if not hasattr(self, "tool_functions"):
+            self.tool_functions = {}
+        self.tool_functions[name or fn.__name__] = fn
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None
@@ -148,6 +164,7 @@ class RuntimeHolder:
         """Start the runtime for this process and publish request changes to subscribers."""
         async with open_runtime(self.settings, recover_all_owners=recover_all_owners) as rt:
             rt.service.add_listener(self.notifier)
+            rt.list_changed = self.notifier.list_changed
             self.runtime = rt
             try:
                 yield rt
@@ -184,7 +201,7 @@ def _truthful_list_changed(mcp: ClipiaMCPServer) -> None:
 
 def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
     """A ready-to-run server for ``settings``; ``auth`` (token_verifier, auth) comes from the transport."""
-    bus = InMemorySubscriptionBus()
+    bus = resources.TenantBus()
     legacy = resources.LegacySubscriptions()
     holder = RuntimeHolder(settings, resources.Notifier(bus, legacy))
     forwarding = logs.LogForwarding()
@@ -207,6 +224,7 @@ def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
     mcp._lowlevel_server.add_request_handler(  # noqa: SLF001 - tasks extend the SDK's listen handler
         "subscriptions/listen", SubscriptionsListenRequestParams, TaskListenHandler(bus, tasks))
     register_all(mcp)
+    publish_schemas(mcp, mcp.tool_functions)
     resources.register(mcp, legacy)
     prompts.register(mcp)
     logs.install(forwarding, mcp)

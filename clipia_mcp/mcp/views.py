@@ -91,12 +91,20 @@ class EstimateView(BaseModel):
                                                             "credits are what a live key would pay; none are charged.")
 
 
+class SpendLimitsView(BaseModel):
+    max_cost_per_call: int | None = Field(default=None, description="Most credits one generation may cost.")
+    remaining_today: int | None = Field(default=None, description="Credits this tenant may still spend today (UTC).")
+    remaining_this_month: int | None = Field(default=None, description="Credits left this month (UTC).")
+
+
 class BalanceView(BaseModel):
     account_id: str | None = None
     credits: int | None = None
     usage_30d_requests: int | None = None
     usage_30d_credits_spent: int | None = None
     sandbox: bool = Field(description="True when the key is a clipia_test_ key or the embedded sandbox is used.")
+    spend_limits: SpendLimitsView | None = Field(default=None, description="The operator's spend limits for this "
+                                                                           "caller, when any are set.")
 
 
 class RequestSummary(BaseModel):
@@ -130,3 +138,6 @@ class ErrorView(BaseModel):
     retry_after: float | None = Field(default=None, description="Seconds to wait before calling again.")
     request_id: str | None = None
     type: str | None = Field(default=None, description="The API envelope's error type, when the API sent one.")
+    remaining_credits: int | None = Field(default=None, description="spend_limit_exceeded: what the limit still "
+                                                                   "allows.")
+    limit: str | None = Field(default=None, description="spend_limit_exceeded: per_call, daily or monthly.")

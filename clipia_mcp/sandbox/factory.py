@@ -41,8 +41,11 @@ async def open_sandbox(settings: Settings) -> AsyncIterator[SandboxEndpoints]:
     from clipia_mcp.sandbox.state import Emulator, EmulatorConfig
 
     async with contextlib.AsyncExitStack() as stack:
-        server = await stack.enter_async_context(
-            EmulatorServer(Emulator(EmulatorConfig(time_scale=settings.sandbox_time_scale))))
+        # Its own thread and event loop: whatever breaks inside the emulator reaches the server only as
+        # failed HTTP calls (retryable errors), never as an exception in the server's task group.
+        server = EmulatorServer(Emulator(EmulatorConfig(time_scale=settings.sandbox_time_scale)))
+        server.start_in_thread()
+        stack.callback(server.stop_thread)
         key = server.new_key(balance=10_000)
         reka_url = reka_key = None
         if settings.reka_api_key is None:

@@ -155,6 +155,17 @@ class EmulatorError(Exception):
         return self.TYPES.get(self.status, "api_error")
 
 
+def _private(host: str) -> bool:
+    """A literal loopback, private, link-local or reserved address (the API refuses those as webhook targets)."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host.lower() in ("localhost", "localhost.localdomain")
+    return not ip.is_global
+
+
 class Emulator:
     """All emulated state; the ASGI app in :mod:`clipia_mcp.sandbox.app` is a thin layer over it."""
 
@@ -385,9 +396,16 @@ class Emulator:
     def _check_webhook_url(self, url: Any) -> None:
         from urllib.parse import urlparse
 
-        ok = isinstance(url, str) and len(url) <= 2048
-        parsed = urlparse(url) if ok else None
-        if parsed and parsed.scheme == "https" and parsed.hostname:
+        ok = isinstance(url, str) and len(url) <= 2048 and not any(ord(c) < 33 or ord(c) == 127 for c in url)
+        try:
+            parsed = urlparse(url) if ok else None
+            if parsed is not None:
+                parsed.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            parsed = None
+        if parsed is not None and (parsed.username is not None or "@" in parsed.netloc):
+            parsed = None  # no userinfo
+        if parsed and parsed.scheme == "https" and parsed.hostname and not _private(parsed.hostname):
             return
         if (
             parsed

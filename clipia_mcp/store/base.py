@@ -45,6 +45,11 @@ class Store(Protocol):
         """Intents without a request id (outcome unknown), oldest first; all owners when ``owner`` is None."""
         ...
 
+    async def spent_since(self, owner: str, since: float) -> int:
+        """Credits ``owner``'s submits created at or after ``since`` reserved: each request's cost (0 once it
+        FAILED or was CANCELED: refunded), or the intent's estimate while its outcome is unknown."""
+        ...
+
     async def drop_intent(self, owner: str, key: str) -> None:
         """Forget an intent whose submit definitely created nothing (a 4xx)."""
         ...

@@ -97,6 +97,11 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 2: the estimate of a submit (spend limits count it until the request's own cost is known).
+    """
+    ALTER TABLE intents ADD COLUMN cost INTEGER;
+    CREATE INDEX intents_by_time ON intents (owner, created_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _REQUEST_COLUMNS = ("request_id, owner, model, input, idempotency_key, status, queue_position, progress, "
@@ -257,9 +262,10 @@ class PostgresStore:
     async def claim_intent(self, intent: Intent) -> Intent:
         async def op(c: AsyncConnection[DictRow]) -> DictRow | None:
             await c.execute(
-                "INSERT INTO intents VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (owner, idempotency_key) DO NOTHING",
+                "INSERT INTO intents (owner, idempotency_key, model, input, input_hash, webhook_url, request_id, "
+                "created_at, cost) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (owner, idempotency_key) DO NOTHING",
                 (intent.owner, intent.idempotency_key, intent.model, Jsonb(intent.input), intent.input_hash,
-                 intent.webhook_url, intent.request_id, intent.created_at))
+                 intent.webhook_url, intent.request_id, intent.created_at, intent.cost))
             cur = await c.execute("SELECT * FROM intents WHERE owner=%s AND idempotency_key=%s",
                                   (intent.owner, intent.idempotency_key))
             return await cur.fetchone()
@@ -286,6 +292,14 @@ class PostgresStore:
             query += " AND owner=%s"
             args += (owner,)
         return [_intent(r) for r in await self._fetchall(query + " ORDER BY created_at", args)]
+
+    async def spent_since(self, owner: str, since: float) -> int:
+        row = await self._fetchone(
+            "SELECT COALESCE(SUM(CASE WHEN r.request_id IS NULL THEN COALESCE(i.cost, 0) "
+            "WHEN r.status IN ('FAILED','CANCELED') THEN 0 ELSE COALESCE(r.cost, i.cost, 0) END), 0) AS spent "
+            "FROM intents i LEFT JOIN requests r ON r.owner=i.owner AND r.request_id=i.request_id "
+            "WHERE i.owner=%s AND i.created_at>=%s", (owner, since))
+        return int(row["spent"]) if row else 0
 
     async def drop_intent(self, owner: str, key: str) -> None:
         await self._execute("DELETE FROM intents WHERE owner=%s AND idempotency_key=%s AND request_id IS NULL",
@@ -458,5 +472,5 @@ def _intent(row: DictRow) -> Intent:
     return Intent(
         owner=row["owner"], idempotency_key=row["idempotency_key"], model=row["model"], input=row["input"],
         input_hash=row["input_hash"], webhook_url=row["webhook_url"], request_id=row["request_id"],
-        created_at=row["created_at"],
+        created_at=row["created_at"], cost=row.get("cost"),
     )

@@ -85,6 +85,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS intents_pending ON intents (created_at) WHERE request_id IS NULL;
     """,
+    # 3: the estimate of a submit (spend limits count it until the request's own cost is known).
+    """
+    ALTER TABLE intents ADD COLUMN cost INTEGER;
+    CREATE INDEX IF NOT EXISTS intents_by_time ON intents (owner, created_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _REQUEST_COLUMNS = ("request_id, owner, model, input_json, idempotency_key, status, queue_position, progress, "
@@ -150,14 +155,26 @@ class SqliteStore:
         finally:
             metrics.observe("clipia_mcp_store_seconds", time.monotonic() - started, backend="sqlite")
 
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A small read: inline when the connection is free (a local page read costs less than a thread hop)."""
+        if not self._lock.acquire(blocking=False):
+            return await self._run(fn)
+        try:
+            return fn(self._conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"The journal at {self.describe()} failed: {_reason(exc)}") from None
+        finally:
+            self._lock.release()
+
     # ---------------------------------------------------------------- intents
 
     async def claim_intent(self, intent: Intent) -> Intent:
         def op(c: sqlite3.Connection) -> Intent:
             c.execute(
-                "INSERT OR IGNORE INTO intents VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO intents (owner, idempotency_key, model, input_json, input_hash, webhook_url, "
+                "request_id, created_at, cost) VALUES (?,?,?,?,?,?,?,?,?)",
                 (intent.owner, intent.idempotency_key, intent.model, dumps_canonical(intent.input),
-                 intent.input_hash, intent.webhook_url, intent.request_id, intent.created_at),
+                 intent.input_hash, intent.webhook_url, intent.request_id, intent.created_at, intent.cost),
             )
             row = c.execute("SELECT * FROM intents WHERE owner=? AND idempotency_key=?",
                             (intent.owner, intent.idempotency_key)).fetchone()
@@ -170,7 +187,7 @@ class SqliteStore:
             row = c.execute("SELECT * FROM intents WHERE owner=? AND idempotency_key=?", (owner, key)).fetchone()
             return _intent(row) if row else None
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def recent_same_input(self, owner: str, model: str, input_hash: str, since: float) -> Intent | None:
         def op(c: sqlite3.Connection) -> Intent | None:
@@ -191,6 +208,17 @@ class SqliteStore:
                 sql += " AND owner=?"
                 args += (owner,)
             return [_intent(r) for r in c.execute(sql + " ORDER BY created_at", args).fetchall()]
+
+        return await self._run(op)
+
+    async def spent_since(self, owner: str, since: float) -> int:
+        def op(c: sqlite3.Connection) -> int:
+            row = c.execute(
+                "SELECT COALESCE(SUM(CASE WHEN r.request_id IS NULL THEN COALESCE(i.cost, 0) "
+                "WHEN r.status IN ('FAILED','CANCELED') THEN 0 ELSE COALESCE(r.cost, i.cost, 0) END), 0) "
+                "FROM intents i LEFT JOIN requests r ON r.owner=i.owner AND r.request_id=i.request_id "
+                "WHERE i.owner=? AND i.created_at>=?", (owner, since)).fetchone()
+            return int(row[0])
 
         return await self._run(op)
 
@@ -217,12 +245,26 @@ class SqliteStore:
     async def upsert(self, record: RequestRecord) -> None:
         await self._run(lambda c: _upsert(c, record))
 
+    async def upsert_many(self, records: list[RequestRecord]) -> None:
+        """Several changes in one transaction (the tracker batches changes that arrive together)."""
+        def op(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for record in records:
+                    _upsert(c, record)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+        await self._run(op)
+
     async def get(self, owner: str, request_id: str) -> RequestRecord | None:
         def op(c: sqlite3.Connection) -> RequestRecord | None:
             row = c.execute("SELECT * FROM requests WHERE owner=? AND request_id=?", (owner, request_id)).fetchone()
             return _record(row) if row else None
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def find(self, request_id: str) -> list[RequestRecord]:
         def op(c: sqlite3.Connection) -> list[RequestRecord]:
@@ -239,7 +281,7 @@ class SqliteStore:
             rows = c.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*args, limit)).fetchall()
             return [_record(r) for r in rows]
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def unfinished(self, owner: str | None = None) -> list[RequestRecord]:
         def op(c: sqlite3.Connection) -> list[RequestRecord]:
@@ -264,7 +306,7 @@ class SqliteStore:
             row = c.execute("SELECT * FROM tasks WHERE task_id=?", (task_id,)).fetchone()
             return TaskRecord(**dict(row)) if row else None
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def cancel_task(self, task_id: str, when: float) -> None:
         await self._run(lambda c: c.execute(
@@ -363,4 +405,5 @@ def _intent(row: sqlite3.Row) -> Intent:
         webhook_url=row["webhook_url"],
         request_id=row["request_id"],
         created_at=row["created_at"],
+        cost=row["cost"],
     )

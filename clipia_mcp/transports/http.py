@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -26,7 +26,9 @@ from clipia_mcp.mcp.server import ClipiaMCPServer, build_server
 from clipia_mcp.transports.auth import AuthMiddleware, AuthMode, CallerPool
 from clipia_mcp.transports.events import SSE_RETRY_MS, MemoryEventStore
 from clipia_mcp.transports.metrics import endpoints
-from clipia_mcp.transports.webhooks import WebhookReceiver
+
+if TYPE_CHECKING:
+    from clipia_mcp.transports.webhooks import WebhookReceiver
 
 HttpTransport = Literal["streamable-http", "sse"]
 
@@ -111,19 +113,24 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
 
     app = mcp.sse_app(transport_security=security) if transport == "sse" \
         else mcp.streamable_http_app(transport_security=security, event_store=MemoryEventStore(),
-                                     retry_interval=SSE_RETRY_MS)
+                                     retry_interval=SSE_RETRY_MS, max_sessions=settings.max_sessions,
+                                     session_idle_timeout=settings.session_idle_timeout)
     inner = app.router.lifespan_context
+
+    pool = CallerPool(settings, auth)
 
     @contextlib.asynccontextmanager
     async def lifespan(a: Starlette) -> AsyncIterator[None]:
         async with mcp.runtime_holder.open(recover_all_owners=auth in ("token", "oauth")) as rt, inner(a):
             live.append(rt)
             if settings.webhook_secret:
+                from clipia_mcp.transports.webhooks import WebhookReceiver
+
                 receiver.append(WebhookReceiver(settings.webhook_secret, rt.service))
             if auth == "none":
                 yield
                 return
-            pool = CallerPool(rt.settings, auth, rt.engine.clipia_url, rt.caller)
+            pool.start(rt.settings, rt.engine.clipia_url, rt.caller, rt.service)
             rt.caller_resolver = pool
             try:
                 yield
@@ -132,7 +139,7 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
 
     app.router.lifespan_context = lifespan
     if auth not in ("none", "oauth"):  # oauth: the SDK's bearer middleware does it
-        app.add_middleware(AuthMiddleware, mode=auth, tokens=list(settings.tokens))
+        app.add_middleware(AuthMiddleware, mode=auth, tokens=list(settings.tokens), pool=pool)
     return app
 
 

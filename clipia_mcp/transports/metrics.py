@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 
 import anyio
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
@@ -77,6 +76,8 @@ def endpoints(runtime: Callable[[], Runtime | None]) -> tuple[Callable[[Request]
         hit = cache.get(url)
         if hit is not None and time.monotonic() - hit[0] < READY_CACHE_S:
             return hit[1], hit[2]
+        import httpx  # only a readiness probe needs it: not loaded at startup
+
         try:
             async with httpx.AsyncClient(timeout=2.0) as client:
                 await client.get(url.rstrip("/") + "/v1/models")

@@ -1,16 +1,68 @@
-"""Serving the HTTP app with uvicorn on a socket we bind ourselves (port 0 prints the chosen port)."""
+"""Serving the HTTP app with uvicorn on a socket we bind ourselves (port 0 prints the chosen port).
+
+Slow clients are cut: a request's headers and body must arrive within
+:data:`~clipia_mcp.core.constants.REQUEST_READ_TIMEOUT` (uvicorn alone waits forever for a trickle),
+idle keep-alive connections close after 5 s, and one event (a header block) is at most 64 KiB.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
 
 import anyio
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from clipia_mcp.core import constants as C
 from clipia_mcp.mcp.server import ClipiaMCPServer
 from clipia_mcp.transports.auth import AuthMode
 from clipia_mcp.transports.http import HttpTransport, build_http_app
+
+
+class DeadlineH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a read deadline: from the moment a request may start until it has been
+    read in full (headers and body), at most ``REQUEST_READ_TIMEOUT`` seconds, else the connection closes."""
+
+    read_timeout = C.REQUEST_READ_TIMEOUT
+    _read_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._check()
+
+    def on_response_complete(self) -> None:
+        self._arm()
+        super().on_response_complete()
+        self._check()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._read_timer = self.loop.call_later(self.read_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+
+    def _check(self) -> None:
+        if self.conn.their_state is h11.DONE:  # the whole request is in
+            self._disarm()
+
+    def _too_slow(self) -> None:
+        self._read_timer = None
+        if self.conn.their_state is not h11.DONE and not self.transport.is_closing():
+            self.transport.close()
 
 
 def serve_http(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: AuthMode, host: str, port: int,
@@ -19,7 +71,9 @@ def serve_http(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: AuthMode
     app = build_http_app(mcp, transport, auth=auth)
     path = "/sse" if transport == "sse" else "/mcp"
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), access_log=False,
-                            lifespan="on", timeout_keep_alive=5, h11_max_incomplete_event_size=64 * 1024)
+                            lifespan="on", timeout_keep_alive=5, h11_max_incomplete_event_size=64 * 1024,
+                            http=type("ClipiaH11Protocol", (DeadlineH11Protocol,),
+                                      {"read_timeout": mcp.runtime_holder.settings.request_read_timeout}))
     server = uvicorn.Server(config)
 
     async def run() -> None:

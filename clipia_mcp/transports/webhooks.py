@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 TOLERANCE_S = 300
 REPLAY_MEMORY = 10_000
+_TRACKED, _UNTRACKED = b'{"ok":true,"tracked":true}', b'{"ok":true,"tracked":false}'
 
 
 class WebhookReceiver:
@@ -83,7 +84,7 @@ class WebhookReceiver:
         if stamp:
             metrics.observe("clipia_mcp_webhook_lag_seconds", max(0.0, time.time() - int(stamp.group(1))))
         applied = await self.service.apply_delivery(request_id, payload)
-        return JSONResponse({"ok": True, "tracked": applied})
+        return Response(_TRACKED if applied else _UNTRACKED, media_type="application/json")
 
     def _reject(self, status: int, reason: str) -> Response:
         self.rejected += 1

@@ -183,7 +183,9 @@ async def test_replicas_starting_together_migrate_once(pg_server: PgServer) -> N
     assert len(opened) == 4
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-    assert [r[0] for r in rows] == [1]
+    from clipia_mcp.store.postgres import SCHEMA_VERSION
+
+    assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))  # each version once
 
 
 async def test_password_never_shown(pg_server: PgServer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -16,7 +17,7 @@ from clipia_mcp.mcp.results import structured
 from clipia_mcp.mcp.runtime import Runtime
 from clipia_mcp.mcp.tools.calling import run_tool
 from clipia_mcp.mcp.tools.params import READ, ModelInput, ModelSlug
-from clipia_mcp.mcp.views import BalanceView, EstimateView, ModelDetail, ModelList, ModelSummary
+from clipia_mcp.mcp.views import BalanceView, EstimateView, ModelDetail, ModelList, ModelSummary, SpendLimitsView
 from clipia_mcp.providers.registry import extra_models
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def register(mcp: MCPServer[Any]) -> None:
             Literal["image", "video", "audio", "text"] | None, Field(description="Only models of this type.")
         ] = None,
         search: Annotated[
-            str | None, Field(description="Case-insensitive text to find in slug, name or description.",
+            str | None, Field(description="Text to find in slug, name or description.",
                               max_length=200)
         ] = None,
     ) -> Annotated[CallToolResult, ModelList]:
@@ -99,8 +100,8 @@ def register(mcp: MCPServer[Any]) -> None:
     @mcp.tool(title="Estimate cost", annotations=READ)
     async def estimate_cost(model: ModelSlug, input: ModelInput, ctx: Context  # noqa: A002
                             ) -> Annotated[CallToolResult, EstimateView]:
-        """The exact credit cost of a generation with this input (nothing is queued or charged), with the
-        current balance and whether it is affordable. Also reports input keys the model would ignore."""
+        """Exact credit cost of a generation with this input (nothing is queued), the balance, whether it
+        is affordable, and input keys the model would ignore."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             slug = check.model_slug(model, extra_models())
@@ -124,8 +125,12 @@ def register(mcp: MCPServer[Any]) -> None:
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             b = await rt.service.balance(caller)
+            limits = await rt.service.spend.budget(caller, time.time())
+            shown = SpendLimitsView(max_cost_per_call=limits.max_cost_per_call, remaining_today=limits.remaining_today,
+                                    remaining_this_month=limits.remaining_this_month)
             return structured(BalanceView(account_id=b.account_id, credits=b.credits,
                                           usage_30d_requests=b.requests_30d,
-                                          usage_30d_credits_spent=b.credits_spent_30d, sandbox=caller.sandbox))
+                                          usage_30d_credits_spent=b.credits_spent_30d, sandbox=caller.sandbox,
+                                          spend_limits=shown if shown.model_dump(exclude_none=True) else None))
 
         return await run_tool(ctx, body)

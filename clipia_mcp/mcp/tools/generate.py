@@ -39,12 +39,11 @@ class GenerateOptions(BaseModel):
 
     webhook_url: str | None = Field(default=None, description="https URL Clipia POSTs the result to.",
                                     max_length=2048)
-    idempotency_key: str | None = Field(default=None, description="Same key → same generation, never paid twice.",
+    idempotency_key: str | None = Field(default=None, description="Same key: same generation, never paid twice.",
                                         max_length=255)
     wait_s: float | None = Field(default=None, ge=0,
-                                 description="How long to wait inline (clamped to the server's per-call limit).")
-    include_preview: bool | None = Field(default=None, description="Inline preview of the first image "
-                                                                   "(default: the server's setting).")
+                                 description="Seconds to wait inline (clamped to the call limit).")
+    include_preview: bool | None = Field(default=None, description="Inline preview of the first image.")
 
 
 class CostConfirmation(BaseModel):
@@ -106,9 +105,8 @@ def register(mcp: MCPServer[Any]) -> None:
     ) -> Annotated[CallToolResult, RequestView]:
         """Generate an image, video or audio file in one call: submit, wait with progress, return the files.
 
-        If the generation outlasts the inline wait, the current status comes back with its request_id:
-        continue with wait_for_result. Clients with the MCP tasks extension get a task instead.
-        Expensive generations (above the server's threshold or the balance) ask the user first.
+        If it outlasts the inline wait, its status comes back with the request_id: continue with
+        wait_for_result (task-capable clients get a task). Costly generations ask the user first.
         """
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
@@ -121,7 +119,7 @@ def register(mcp: MCPServer[Any]) -> None:
             sub = await rt.service.submit(caller, slug, data, webhook_url=hook,
                                           idempotency_key=check.idempotency_key(opts.idempotency_key))
             if not sub.deduplicated:
-                await ctx.notify_resources_changed()
+                await rt.request_list_changed(caller.owner)
             if runs_as_task(ctx.request_context):
                 return structured(view(sub.record, is_test=caller.sandbox))
             plan = plan_wait(ctx, rt.settings, opts.wait_s)

@@ -31,12 +31,11 @@ from clipia_mcp.mcp.waits import plan_wait
 from clipia_mcp.providers.registry import extra_models
 
 WebhookUrl = Annotated[
-    str | None, Field(description="Optional https URL that Clipia POSTs the result to.", max_length=2048)
+    str | None, Field(description="https URL Clipia POSTs the result to.", max_length=2048)
 ]
 IdempotencyKey = Annotated[
     str | None,
-    Field(description="Optional key for this logical generation: repeating a submit with the same key "
-                      "returns the same request instead of charging again.", max_length=255),
+    Field(description="Same key: same request, never paid twice.", max_length=255),
 ]
 
 
@@ -62,12 +61,11 @@ def register(mcp: MCPServer[Any]) -> None:
         webhook_url: WebhookUrl = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Annotated[CallToolResult, SubmitView]:
-        """Queue an image, video or audio generation on Clipia and return at once with its request_id.
+        """Queue an image, video or audio generation and return at once with its request_id.
 
-        Credits are reserved at submit (see `cost`) and refunded if the generation fails. Generations
-        cannot be cancelled. An identical submit (same idempotency_key, or the same model and input
-        within a short window) returns the earlier request instead of paying twice. Next: call
-        wait_for_result(request_id) to wait with progress, or get_status / get_result.
+        Credits are reserved (see cost) and refunded if it fails; generations cannot be cancelled.
+        A repeat (same idempotency_key, or same model and input shortly after) returns the earlier
+        request instead of paying twice. Next: wait_for_result(request_id).
         """
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
@@ -77,7 +75,7 @@ def register(mcp: MCPServer[Any]) -> None:
             key = check.idempotency_key(idempotency_key)
             sub = await rt.service.submit(caller, slug, data, webhook_url=hook, idempotency_key=key)
             if not sub.deduplicated:
-                await ctx.notify_resources_changed()
+                await rt.request_list_changed(caller.owner)
             return structured(submit_view(rt, caller, slug, sub))
 
         return await run_tool(ctx, body)
@@ -96,8 +94,7 @@ def register(mcp: MCPServer[Any]) -> None:
     @mcp.tool(title="Get generation result", annotations=READ)
     async def get_result(request_id: RequestId, ctx: Context, include_preview: IncludePreview = None
                          ) -> Annotated[CallToolResult, RequestView]:
-        """The result of a generation: status, and when COMPLETED every output file as a resource link
-        (URL, mime type). Returns at once; if the generation is still running, says so."""
+        """The result of a generation: status and, when COMPLETED, its files as resource links. Returns at once."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             rid = check.request_id(request_id)
@@ -113,16 +110,15 @@ def register(mcp: MCPServer[Any]) -> None:
         ctx: Context,
         timeout_s: Annotated[
             float | None,
-            Field(description=f"Seconds to wait (default {C.WAIT_DEFAULT:g}; longer requests are clamped to the "
-                              "server's per-call limit, with a note). If the generation is not done by then, the "
-                              "current status is returned: call again.", ge=0),
+            Field(description=f"Seconds to wait (default {C.WAIT_DEFAULT:g}, clamped to the per-call limit); "
+                              "if not done by then, the status is returned: call again.", ge=0),
         ] = None,
         include_preview: IncludePreview = None,
     ) -> Annotated[CallToolResult, RequestView]:
-        """Wait for a generation to finish, reporting progress (queue position, then 0-100%) while it runs.
+        """Wait for a generation to finish, reporting progress; returns the result.
 
-        Returns the result when it is done, or the current status when timeout_s passes (not an error):
-        then call wait_for_result again. Videos usually take 1-10 minutes, images seconds.
+        When timeout_s passes first, the current status comes back (not an error): call again.
+        Videos take 1-10 minutes, images seconds.
         """
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
@@ -161,8 +157,8 @@ def register(mcp: MCPServer[Any]) -> None:
         limit: Annotated[int, Field(description=f"How many, newest first (at most {C.MAX_LIST_LIMIT}).", ge=1)]
         = 20,
     ) -> Annotated[CallToolResult, RequestListView]:
-        """Requests this server submitted or looked up for you, newest first, from its durable journal
-        (kept across restarts). Use it to find "my last video" again."""
+        """Requests this server submitted or looked up for you, newest first, from its journal (kept across
+        restarts)."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             records = await rt.service.list_requests(caller, check.status_filter(status),

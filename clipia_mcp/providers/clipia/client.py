@@ -12,10 +12,8 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
-from clipia import AsyncClipia, ClipiaApiError
 from pydantic import ValidationError
 
 from clipia_mcp.core.errors import InvalidInputError, NetworkError, UpstreamInvalidResponse, api_error_from
@@ -29,7 +27,11 @@ from clipia_mcp.core.upstream import (
     SubmitResponse,
 )
 from clipia_mcp.providers.base import Capabilities
-from clipia_mcp.providers.clipia.ratelimit import ObservingTransport, RateLimitState
+from clipia_mcp.providers.clipia.ratelimit import RateLimitState, observing_transport
+
+if TYPE_CHECKING:
+    import httpx
+    from clipia import AsyncClipia
 
 T = TypeVar("T")
 #: What a malformed body raises inside the SDK's parsers or ours.
@@ -61,20 +63,39 @@ class ClipiaClient:
             retry_after_cap=s.retry_after_cap,
         )
         self.rate_limit = RateLimitState()
-        inner = transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=min(20, max_connections)))
-        self._sdk = AsyncClipia(
-            api_key.reveal(),
-            base_url=base_url,
-            timeout=httpx.Timeout(s.http_timeout, connect=min(10.0, s.http_timeout)),
-            transport=ObservingTransport(inner, self.rate_limit),
-            max_retries=0,
-        )
+        #: Size of the HTTP connection pool (submit admission keeps half of it for other calls).
+        self.max_connections = max_connections
+        self._timeout = s.http_timeout
+        self._transport = transport
+        self._client: AsyncClipia | None = None
         #: Upstream HTTP attempts per operation (for tests and benchmarks).
         self.calls: Counter[str] = Counter()
 
+    @property
+    def _sdk(self) -> AsyncClipia:
+        """The official SDK client, built on the first upstream call (a server start loads no HTTP client)."""
+        if self._client is None:
+            import httpx
+            from clipia import AsyncClipia
+
+            inner = self._transport or httpx.AsyncHTTPTransport(limits=httpx.Limits(
+                max_connections=self.max_connections, max_keepalive_connections=min(20, self.max_connections)))
+            self._client = AsyncClipia(
+                self.api_key.reveal(),
+                base_url=self.base_url,
+                timeout=httpx.Timeout(self._timeout, connect=min(10.0, self._timeout)),
+                transport=observing_transport(inner, self.rate_limit),
+                max_retries=0,
+            )
+        return self._client
+
     def __repr__(self) -> str:
         return f"ClipiaClient(base_url={self.base_url!r}, key={self.api_key!r})"
+
+    @property
+    def budget_key(self) -> str:
+        """Identifies the upstream key (its fingerprint) for per-key poll budgets."""
+        return self.api_key.fingerprint
 
     @property
     def is_test_key(self) -> bool:
@@ -82,7 +103,10 @@ class ClipiaClient:
         return self.api_key.is_test
 
     async def aclose(self) -> None:
-        await self._sdk.close()
+        if self._client is not None:
+            await self._client.close()
+        elif self._transport is not None:
+            await self._transport.aclose()
 
     async def __aenter__(self) -> ClipiaClient:
         return self
@@ -99,6 +123,9 @@ class ClipiaClient:
     # ------------------------------------------------------------------ plumbing
 
     async def _once(self, op: str, call: Callable[[], Awaitable[T]], request_id: str | None = None) -> T:
+        import httpx
+        from clipia import ClipiaApiError
+
         self.calls[op] += 1
         try:
             return await call()

@@ -7,12 +7,16 @@ of a fixed guess.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from clipia_mcp.core import metrics
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass
@@ -23,8 +27,13 @@ class RateLimitState:
     remaining: int | None = None
     reset_at: float | None = None  # monotonic time when the window resets
     observed: int = 0
+    #: Monotonic time before which a 429 (``Retry-After``) asked this key to hold off.
+    blocked_until: float = 0.0
 
-    def update(self, headers: httpx.Headers) -> None:
+    def update(self, headers: httpx.Headers, status_code: int = 200) -> None:
+        if status_code == 429:
+            retry_after = _int(headers.get("retry-after"))
+            self.blocked_until = max(self.blocked_until, time.monotonic() + (retry_after if retry_after else 1))
         limit = _int(headers.get("ratelimit-limit"))
         if limit is None:
             return
@@ -45,20 +54,31 @@ def _int(raw: str | None) -> int | None:
     return value if value >= 0 else None
 
 
-class ObservingTransport(httpx.AsyncBaseTransport):
-    """Wraps the real transport and records rate-limit headers of every response."""
+def observing_transport(inner: httpx.AsyncBaseTransport, state: RateLimitState) -> httpx.AsyncBaseTransport:
+    """Wrap the real transport so that every response's rate-limit headers land in ``state``."""
+    return _observing_class()(inner, state)
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, state: RateLimitState) -> None:
-        self._inner = inner
-        self.state = state
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._inner.handle_async_request(request)
-        self.state.update(response.headers)
-        metrics.inc("clipia_mcp_upstream_calls_total", method=request.method, status=f"{response.status_code // 100}xx")
-        if response.status_code == 429:
-            metrics.inc("clipia_mcp_upstream_429_total")
-        return response
+@functools.cache
+def _observing_class() -> Callable[[httpx.AsyncBaseTransport, RateLimitState], httpx.AsyncBaseTransport]:
+    """Defined on first use: httpx is imported when the first client is built, not at server start."""
+    import httpx
 
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+    class ObservingTransport(httpx.AsyncBaseTransport):
+        def __init__(self, inner: httpx.AsyncBaseTransport, state: RateLimitState) -> None:
+            self._inner = inner
+            self.state = state
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await self._inner.handle_async_request(request)
+            self.state.update(response.headers, response.status_code)
+            metrics.inc("clipia_mcp_upstream_calls_total", method=request.method,
+                        status=f"{response.status_code // 100}xx")
+            if response.status_code == 429:
+                metrics.inc("clipia_mcp_upstream_429_total")
+            return response
+
+        async def aclose(self) -> None:
+            await self._inner.aclose()
+
+    return ObservingTransport

@@ -1,0 +1,188 @@
+"""Fan-out: from the server receiving a webhook delivery to every waiter's finished tool answer.
+
+Two shapes, both with the journal on disk (as in production) and deliveries signed and verified:
+
+* ``1000 completions``: 1,000 generations, one waiter each, and their 1,000 deliveries arriving together;
+* ``1000 waiters``: 1,000 waiters on one generation, one delivery.
+
+A delivery enters through the shipped receiver (``WebhookReceiver.handle``: size-limited body, signature
+check, JSON, ``QueueService.apply_delivery``); a waiter is ``QueueService.wait`` followed by building the
+tool result (``request_result``). Latency = waiter's answer built - its delivery's arrival at the receiver.
+
+Baseline in the same run: the engine as it was before (journal write and listeners awaited before waiters
+wake, one delivery after another), reproduced by the tracker's inline mode.
+
+    python bench/fanout.py [--n 1000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+
+from clipia_mcp.core.records import RequestRecord
+from clipia_mcp.core.settings import Settings
+from clipia_mcp.core.upstream import ResultResponse, StatusResponse, SubmitResponse
+from clipia_mcp.engine.caller import Caller
+from clipia_mcp.engine.service import QueueService
+from clipia_mcp.engine.tracker import Tracker
+from clipia_mcp.mcp.results import request_result
+from clipia_mcp.providers.base import Capabilities
+from clipia_mcp.store.sqlite import SqliteStore
+from clipia_mcp.transports.webhooks import WebhookReceiver
+
+SECRET = "whsec_bench"
+OUTPUT = {"images": [{"url": "https://cdn.example/out.png", "width": 1024, "height": 1024}]}
+
+
+class Upstream:
+    """Never polled (with webhooks the loop does not poll); answers the one confirming result fetch."""
+
+    name = "clipia"
+    capabilities = Capabilities()
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def check_input(self, model: str, data: dict[str, Any]) -> None: ...
+
+    async def submit(self, model: str, input: dict[str, Any], *, webhook_url: str | None = None,  # noqa: A002
+                     idempotency_key: str | None = None) -> SubmitResponse:
+        raise AssertionError
+
+    async def status(self, request_id: str, *, retry: bool = True) -> StatusResponse:
+        raise AssertionError("polled")
+
+    async def result(self, request_id: str, *, retry: bool = True) -> ResultResponse:
+        self.calls["result"] += 1
+        return ResultResponse(request_id=request_id, status="COMPLETED", output=OUTPUT, cost=4)
+
+    async def delete(self, request_id: str, *, delete_input: bool = False) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def signed(request_id: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    raw = json.dumps({"request_id": request_id, "status": "OK",
+                      "payload": {"model": "nano-banana-2", "output": OUTPUT, "cost": 4}}).encode()
+    t = int(time.time())
+    sig = hmac.new(SECRET.encode(), f"{t}.".encode() + raw, hashlib.sha256).hexdigest()
+    return raw, [(b"content-type", b"application/json"), (b"x-clipia-signature", f"t={t},v1={sig}".encode()),
+                 (b"x-clipia-timestamp", str(t).encode()), (b"content-length", str(len(raw)).encode())]
+
+
+def request_for(raw: bytes, headers: list[tuple[bytes, bytes]]) -> Request:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    return Request({"type": "http", "method": "POST", "path": "/webhooks/clipia", "headers": headers,
+                    "query_string": b""}, receive)
+
+
+async def run(shape: str, n: int, fast: bool) -> tuple[list[float], float]:
+    store = SqliteStore(Path(tempfile.mkdtemp()) / "journal.sqlite3")
+    tracker = Tracker(store, webhook_fallback=3600)
+    service = QueueService(Settings(), store, tracker)
+    receiver = WebhookReceiver(SECRET, service)
+    caller = Caller(clipia=Upstream(), owner="bench")  # type: ignore[arg-type]
+    now = time.time()
+    rids = [f"req-{i}" for i in range(n if shape == "completions" else 1)]
+    for rid in rids:
+        await store.upsert(RequestRecord(request_id=rid, owner="bench", model="nano-banana-2",
+                                         status="IN_PROGRESS", created_at=now, updated_at=now))
+    arrived: dict[str, float] = {}
+    latencies: list[float] = []
+    async with anyio.create_task_group() as tg:
+        if fast:
+            service.bind(tg)  # background writer: wake first, write after
+        for rid in rids:
+            record = await store.get("bench", rid)
+            assert record is not None
+            tracker.track(caller.clipia, record, webhook=True)
+        ready = anyio.Event()
+        started = 0
+
+        async def waiter(rid: str) -> None:
+            nonlocal started
+            started += 1
+            if started == (n if shape == "waiters" else len(rids)):
+                ready.set()
+            record = await service.wait(caller, rid, timeout=60)
+            await request_result(record, media_http=None, include_preview=False)  # type: ignore[arg-type]
+            latencies.append(time.perf_counter() - arrived[rid])
+
+        async with anyio.create_task_group() as waits:
+            for i in range(n):
+                waits.start_soon(waiter, rids[i % len(rids)])
+            await ready.wait()
+            await anyio.wait_all_tasks_blocked()
+            bodies = [signed(rid) for rid in rids]
+            cpu = time.process_time()
+
+            async def deliver(rid: str, raw: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+                arrived[rid] = time.perf_counter()
+                response = await receiver.handle(request_for(raw, headers))
+                assert response.status_code == 200, response.body
+
+            for rid, (raw, headers) in zip(rids, bodies, strict=True):  # arriving together
+                waits.start_soon(deliver, rid, raw, headers)
+        cpu = time.process_time() - cpu  # CPU of the whole fan-out (this process), less sensitive to load
+        await tracker.flush()
+        tg.cancel_scope.cancel()
+    store.close()
+    return latencies, cpu
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] * 1000
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    print(f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.rounds} interleaved rounds, "
+          "latency = delivery received -> waiter's tool answer built (ms)")
+    print("| shape | engine | p50 | p99 | max | CPU until the last answer |")
+    print("|---|---|---|---|---|---|")
+    for shape in ("completions", "waiters"):
+        results: dict[bool, list[float]] = {False: [], True: []}
+        p99s: dict[bool, list[float]] = {False: [], True: []}
+        cpus: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(args.rounds):
+            for fast in (False, True):
+                lat, cpu = anyio.run(run, shape, args.n, fast)
+                assert len(lat) == args.n, len(lat)
+                results[fast].extend(lat)
+                p99s[fast].append(pct(lat, 0.99))
+                cpus[fast].append(cpu)
+        for fast in (False, True):
+            lat = results[fast]
+            name = "wake first, batched writes (now)" if fast else "write, notify, then wake (before)"
+            label = f"{args.n} completions together" if shape == "completions" else f"{args.n} waiters on one"
+            print(f"| {label} | {name} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} "
+                  f"(rounds: {', '.join(f'{x:.0f}' for x in p99s[fast])}) | {max(lat) * 1000:.1f} | "
+                  f"{min(cpus[fast]) * 1000:.0f} ms |")
+
+
+if __name__ == "__main__":
+    main()

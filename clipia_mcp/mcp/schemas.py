@@ -1,0 +1,146 @@
+"""Lean tool schemas: what tools/list costs a model's context, and what clients validate per call.
+
+pydantic's schemas carry a ``title`` on every property, ``anyOf`` pairs for every optional value and
+``default: null`` everywhere. :func:`compact` keeps the types (clients still validate every result)
+and drops the rest; output schemas also lose descriptions except where a field's meaning is not
+obvious from its name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel
+
+#: Output fields whose description says something the name does not.
+KEEP_OUTPUT_DESCRIPTIONS: frozenset[str] = frozenset()
+#: The tool that publishes a shared output model in full.
+CANONICAL = ("get_result",)
+OUTPUT_SCHEMAS = Path(__file__).with_name("output_schemas.json")
+
+
+def compact(schema: Any, *, descriptions: bool = True, _name: str | None = None) -> Any:
+    """A smaller, equivalent JSON schema (for validation) without titles, null defaults and ``anyOf`` nulls."""
+    if isinstance(schema, list):
+        return [compact(x, descriptions=descriptions) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key == "default" and (value is None or not descriptions):
+            continue
+        if key == "description" and not descriptions and _name not in KEEP_OUTPUT_DESCRIPTIONS:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: compact(sub, descriptions=descriptions, _name=name) for name, sub in value.items()}
+        elif key in ("$defs", "definitions") and isinstance(value, dict):
+            # A definition's own description repeats the description where it is used.
+            out[key] = {name: {k: v for k, v in compact(sub, descriptions=descriptions).items() if k != "description"}
+                        for name, sub in value.items()}
+        else:
+            out[key] = compact(value, descriptions=descriptions)
+    options = out.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        other = options[0] if options[1] == {"type": "null"} else options[1]
+        if isinstance(other.get("type"), str) and not set(other) & {"anyOf", "oneOf", "allOf", "$ref", "enum"}:
+            del out["anyOf"]
+            out.update(other)
+            out["type"] = [other["type"], "null"]
+    if out.get("additionalProperties") is True and out.get("type") in ("object", ["object", "null"]):
+        del out["additionalProperties"]  # the JSON Schema default
+    return out
+
+
+def inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with every ``$defs`` entry substituted where it is referenced (no recursive models here)."""
+    defs = schema.get("$defs")
+    if not isinstance(defs, dict):
+        return schema
+
+    def sub(node: Any) -> Any:
+        if isinstance(node, list):
+            return [sub(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in defs and len(node) == 1:
+            return sub({k: v for k, v in defs[ref[8:]].items() if k != "description"})
+        return {k: sub(v) for k, v in node.items()}
+
+    return {k: sub(v) for k, v in schema.items() if k != "$defs"}
+
+
+def output_model_of(fn: Callable[..., Any]) -> type[BaseModel] | None:
+    """The output model a tool declares: ``-> Annotated[CallToolResult, Model]``."""
+    ret = get_type_hints(fn, include_extras=True).get("return")
+    if get_origin(ret) is Annotated:
+        for arg in get_args(ret)[1:]:
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return None
+
+
+def derive_output_schemas(tools: dict[str, Callable[..., Any]],
+                          canonical: tuple[str, ...] = CANONICAL) -> dict[str, dict[str, Any]]:
+    """Every tool's published output schema, from its output model: compacted, each model published once.
+
+    Tools sharing an output model (the request view of get_status, get_result, wait_for_result and
+    generate) carry the full schema once, on the first of ``canonical``; the others declare the
+    object's first required fields and say where the full shape is.
+    """
+    names = sorted(tools, key=lambda n: (n not in canonical, canonical.index(n) if n in canonical else 0))
+    owners: dict[str, str] = {}
+    published: dict[str, dict[str, Any]] = {}
+    for name in names:
+        model = output_model_of(tools[name])
+        if model is None:
+            continue
+        schema = compact(inline_defs(model.model_json_schema()), descriptions=False)
+        owner = owners.setdefault(json.dumps(schema, sort_keys=True), name)
+        if owner != name:
+            required = list(schema.get("required", []))[:3]
+            schema = {"type": "object", "description": f"The same object as {owner} returns.",
+                      "properties": {k: schema["properties"][k] for k in required}, "required": required}
+        published[name] = schema
+    return {name: published[name] for name in sorted(published)}
+
+
+def load_published() -> dict[str, dict[str, Any]]:
+    """The output schemas shipped with the package (``output_schemas.json``; tests keep it current)."""
+    try:
+        data = json.loads(OUTPUT_SCHEMAS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def publish_schemas(mcp: MCPServer[Any], tools: dict[str, Callable[..., Any]]) -> None:
+    """Compact every tool's input schema and set its output schema (shipped, or derived if not shipped).
+
+    Deriving output schemas from pydantic models at every start costs about as much as the rest of
+    ``build_server``; they only change with the code, so they ship precomputed.
+    """
+    published = load_published()
+    missing = [name for name in tools if name not in published]
+    if missing:
+        published = {**derive_output_schemas(tools), **{k: v for k, v in published.items() if k not in missing}}
+    for tool in mcp._tool_manager.list_tools():  # noqa: SLF001 - the SDK has no public setter for schemas
+        tool.parameters = compact(inline_defs(tool.parameters))
+        if tool.name in published:
+            tool.fn_metadata.output_schema = published[tool.name]
+
+
+if __name__ == "__main__":  # python -m clipia_mcp.mcp.schemas: rewrite output_schemas.json from the models
+    from clipia_mcp.core.settings import Settings
+    from clipia_mcp.mcp.server import build_server
+
+    server = build_server(Settings())
+    OUTPUT_SCHEMAS.write_text(json.dumps(derive_output_schemas(server.tool_functions), indent=1) + "\n",
+                              encoding="utf-8")
+    print(f"wrote {OUTPUT_SCHEMAS}")

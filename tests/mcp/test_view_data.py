@@ -1,0 +1,45 @@
+"""The fast answer builder equals the output model's own dump, field for field and in order."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from clipia_mcp.core.records import GenerationError, RequestRecord
+from clipia_mcp.mcp.results import request_result, view, view_data
+
+NOW = time.time()
+RECORDS = [
+    RequestRecord(request_id="a", owner="o", model="m", status="IN_QUEUE", queue_position=3, created_at=NOW,
+                  updated_at=NOW),
+    RequestRecord(request_id="b", owner="o", model="m", status="IN_PROGRESS", progress=40,
+                  logs=[{"message": "x"}, "plain"], created_at=NOW, updated_at=NOW, cost=5),
+    RequestRecord(request_id="c", owner="o", model="m", status="COMPLETED", cost=5, created_at=NOW, updated_at=NOW,
+                  completed_at=NOW, output={"images": [{"url": "https://cdn.example/a.png", "width": 8, "height": 8}],
+                                            "video": {"url": "https://cdn.example/v.mp4"}}),
+    RequestRecord(request_id="d", owner="o", model="m", status="FAILED", cost=0, created_at=NOW, updated_at=NOW,
+                  error=GenerationError(code="NSFW", message="no")),
+]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.status)
+@pytest.mark.parametrize("is_test", [False, True])
+def test_view_data_is_the_models_dump(record: RequestRecord, is_test: bool) -> None:
+    data, _ = view_data(record, is_test=is_test)
+    expected = view(record, is_test=is_test).model_dump(mode="json")
+    assert data == expected
+    assert list(data) == list(expected)
+
+
+def test_waiters_on_one_record_share_one_build_and_a_new_version_is_rebuilt() -> None:
+    async def main() -> None:
+        first = await request_result(RECORDS[2], media_http=None, include_preview=False)  # type: ignore[arg-type]
+        again = await request_result(RECORDS[2], media_http=None, include_preview=False)  # type: ignore[arg-type]
+        assert first.structured_content is again.structured_content
+        newer = RECORDS[2].model_copy(update={"cost": 6})
+        fresh = await request_result(newer, media_http=None, include_preview=False)  # type: ignore[arg-type]
+        assert fresh.structured_content is not None and fresh.structured_content["cost"] == 6
+
+    anyio.run(main)
