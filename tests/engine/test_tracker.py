@@ -114,6 +114,8 @@ async def test_many_waiters_one_loop_until_done(tracker: Tracker) -> None:
                 tg.start_soon(waiter)
     assert [r.status for r in results] == ["COMPLETED"] * 25
     assert provider.calls["status"] == 5 and provider.calls["result"] == 1  # one loop, not 25
+    with anyio.fail_after(30):
+        await tracker.flush()  # waiters are woken first; the store write follows in the background
     stored = await tracker.store.get("o1", RID)
     assert stored is not None and stored.output == OUTPUT
 
@@ -266,7 +268,9 @@ async def test_confirm_replaces_a_delivered_output_with_the_apis(tracker: Tracke
     provider.gate = anyio.Event()
     item = tracker.track(provider, rec())
     await tracker.apply(item, rec("COMPLETED", output={"images": [{"url": "https://delivered"}]}, progress=100))
-    await tracker.confirm(item)
+    with anyio.fail_after(30):
+        await tracker.confirm(item)
+        await tracker.flush()
     assert item.record.output == OUTPUT and provider.calls["result"] == 1
     stored = await tracker.store.get("o1", RID)
     assert stored is not None and stored.output == OUTPUT
