@@ -1,18 +1,29 @@
-"""Shared fixtures: one emulator on a loopback port for the session, fresh keys per test."""
+"""Shared fixtures and helpers.
+
+* ``emulator_server`` / ``emu``: one emulator on a loopback port per session (per xdist worker), knobs reset
+  after each test; fine for tests that only read their own key's requests.
+* ``own_emu``: a fresh emulator for one test: use it when a test changes emulator-wide config
+  (limits, catalogue behaviour) or counts upstream calls.
+* ``stdio(env)``: parameters that spawn clipia-mcp over stdio, as a user runs it.
+* ``in_memory(env)``: the same server built in this process (``mcp.Client(server)``), for tests where
+  the transport is not the point.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp.client.stdio import StdioServerParameters
 from pgserver import pg_dsn, pg_server  # noqa: F401 - fixtures: one PostgreSQL server per test session
 
 from clipia_mcp.sandbox import Emulator, EmulatorConfig, EmulatorServer
-from clipia_mcp.sandbox.state import Key
+from clipia_mcp.sandbox.state import Clock, Key
 
 # "60 s" of scripted render takes 0.3 s here.
 TIME_SCALE = 0.005
@@ -26,8 +37,32 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[EmulatorServer]:
     # Tests poll far faster than a real client, so the per-key RPM limit is lifted unless a test lowers it.
-    server = EmulatorServer(Emulator(EmulatorConfig(time_scale=TIME_SCALE, webhook_base_delay=0.01, rpm=100_000)))
-    server.start_in_thread()
+    server = start_emulator()
+    yield server
+    server.stop_thread()
+
+
+def start_emulator(*, frozen: bool = False, **config: Any) -> EmulatorServer:
+    """A new emulator on its own loopback port, configured for tests (``config`` overrides).
+
+    ``frozen=True``: emulated time stands still until the test calls ``emulator.clock.advance()``.
+    """
+    options: dict[str, Any] = {"time_scale": TIME_SCALE, "webhook_base_delay": 0.01, "rpm": 100_000, **config}
+    return EmulatorServer(Emulator(EmulatorConfig(**options), clock=Clock(frozen=frozen))).start_in_thread()
+
+
+@pytest.fixture
+def own_emu() -> Iterator[EmulatorServer]:
+    """A fresh emulator for this test only: its config, faults and call counts are the test's own."""
+    server = start_emulator()
+    yield server
+    server.stop_thread()
+
+
+@pytest.fixture
+def frozen_emu() -> Iterator[EmulatorServer]:
+    """A fresh emulator whose clock moves only when the test advances it (``emulator.clock.advance``)."""
+    server = start_emulator(frozen=True, time_scale=1.0)
     yield server
     server.stop_thread()
 
@@ -80,6 +115,31 @@ def server_command() -> list[str]:
     """The installed console script, as a user runs it."""
     exe = Path(sys.executable).with_name("clipia-mcp")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "clipia_mcp"]
+
+
+def stdio(env: dict[str, str]) -> StdioServerParameters:
+    """Spawn clipia-mcp over stdio with ``env`` (for ``mcp.Client``)."""
+    cmd = server_command()
+    return StdioServerParameters(command=cmd[0], args=cmd[1:], env=env)
+
+
+def in_memory(env: dict[str, str], transport: str = "stdio") -> Any:
+    """The server ``env`` describes, built in this process: ``Client(in_memory(env))`` connects without a spawn.
+
+    ``transport``: whose defaults apply (as ``clipia-mcp --transport`` would fill them in).
+    """
+    from clipia_mcp.core.settings import Settings
+    from clipia_mcp.mcp.server import build_server
+
+    return build_server(Settings.from_env(env).for_transport(transport))
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (for servers that must know their URL up front)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def structured(result: Any) -> dict[str, Any]:

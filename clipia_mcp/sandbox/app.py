@@ -194,8 +194,9 @@ class EmulatorApp:
         if replay is not None:
             return 200, replay
         try:
-            if em.config.submit_delay:
-                await anyio.sleep(em.config.submit_delay)
+            started = anyio.current_time()
+            while (left := em.config.submit_delay - (anyio.current_time() - started)) > 0:
+                await anyio.sleep(min(left, 0.01))  # re-read: lowering submit_delay releases a held submit
             result = em.submit(key, args[0], data)
         except BaseException:
             em.idempotency_finish(key, idem, None)

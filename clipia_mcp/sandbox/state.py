@@ -34,16 +34,23 @@ PROFILES: dict[str, tuple[float, float, int]] = {
 
 
 class Clock:
-    """Monotonic and wall time, shiftable forward for tests (``/_emulator/clock``)."""
+    """Monotonic and wall time, shiftable forward for tests (``/_emulator/clock``).
 
-    def __init__(self) -> None:
+    ``frozen=True`` (tests): time stands still until :meth:`advance` moves it, so a test steps
+    the scripted queue explicitly instead of sleeping through it.
+    """
+
+    def __init__(self, *, frozen: bool = False) -> None:
         self.offset = 0.0
+        self.frozen = frozen
+        self._mono0 = time.monotonic()
+        self._wall0 = time.time()
 
     def now(self) -> float:
-        return time.monotonic() + self.offset
+        return (self._mono0 if self.frozen else time.monotonic()) + self.offset
 
     def wall(self) -> float:
-        return time.time() + self.offset
+        return (self._wall0 if self.frozen else time.time()) + self.offset
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
@@ -163,9 +170,9 @@ def _private(host: str) -> bool:
 class Emulator:
     """All emulated state; the ASGI app in :mod:`clipia_mcp.sandbox.app` is a thin layer over it."""
 
-    def __init__(self, config: EmulatorConfig | None = None) -> None:
+    def __init__(self, config: EmulatorConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config or EmulatorConfig()
-        self.clock = Clock()
+        self.clock = clock or Clock()
         self.faults = FaultBook(self.config.seed)
         self.accounts: dict[str, Account] = {}
         self.keys: dict[str, Key] = {}

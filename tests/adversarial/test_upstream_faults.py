@@ -95,7 +95,8 @@ async def test_slow_api_submit_is_pending_then_deduplicated_without_a_time_windo
 async def test_429_storm_on_submit_answers_in_time_and_never_charges_twice(
         emu: EmulatorServer, live_key: Key, tmp_path: Path) -> None:
     env = server_env(emu, live_key, tmp_path, CLIPIA_MCP_DEADLINE="2", CLIPIA_MCP_RETRY_AFTER_CAP="30")
-    storm = emu.emulator.faults.add(Fault(route="submit", status=429, code="rate_limit_exceeded", retry_after="30",
+    # Retry-After (4 s) outlasts the 2 s deadline; the key's admission queue honours it after the storm too.
+    storm = emu.emulator.faults.add(Fault(route="submit", status=429, code="rate_limit_exceeded", retry_after="4",
                                           times=None))
     async with Client(stdio(env)) as client:
         with anyio.fail_after(30):

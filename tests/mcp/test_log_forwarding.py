@@ -22,7 +22,9 @@ async def test_forwarded_lines_are_redacted_and_filtered() -> None:
     logger = logging.getLogger("clipia_mcp.test_forwarding")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
-    logger.propagate = False  # a server built earlier in this process put the same handler on "clipia_mcp"
+    # Any server built earlier in this process put a ClientLogHandler on the root logger: without this,
+    # each line would be forwarded twice (the test depended on running before any in-process server).
+    logger.propagate = False
     send, receive = anyio.create_memory_object_stream[dict](10)
     sink = logs._Sink(logs.LEVELS.index("info"), send, threading.get_ident(), anyio.lowlevel.current_token())
     token = logs._SINK.set(sink)

@@ -1,4 +1,4 @@
-"""The emulator against the unmodified official SDK, over real loopback HTTP (contract §17)."""
+"""The emulator against the unmodified official SDK, over real loopback HTTP."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -20,18 +21,23 @@ def sdk(emu: EmulatorServer, key: str, **kw: object) -> Clipia:
     return Clipia(key, base_url=emu.base_url, **kw)  # type: ignore[arg-type]
 
 
-def test_sdk_subscribe_runs_unmodified_and_charges_once(emu: EmulatorServer) -> None:
+def test_sdk_subscribe_runs_unmodified_and_charges_once(frozen_emu: EmulatorServer) -> None:
+    emu = frozen_emu
     key = emu.new_key(balance=100)
     seen: list[tuple[str, int | None, int | None]] = []
+
+    def on_update(s: Any) -> None:
+        seen.append((s.status, s.queue_position, s.progress))
+        emu.emulator.clock.advance(0.7)  # the SDK's polls step emulated time: 1 s queue, 2 s render
+
     with sdk(emu, key.value) as c:
-        res = c.subscribe("nano-banana-2", input={"prompt": "a fox"}, poll_interval=0.005,
-                          on_queue_update=lambda s: seen.append((s.status, s.queue_position, s.progress)))
+        res = c.subscribe("nano-banana-2", input={"prompt": "a fox"}, poll_interval=0.001, on_queue_update=on_update)
         assert res.status == "COMPLETED"
         assert res.cost == 4 and res.model == "nano-banana-2"
         image = res.output["images"][0]  # type: ignore[index]
         assert image["width"] == 256 and image["original_url"].endswith("/original.png")
-        assert seen[-1][0] == "COMPLETED"
-        assert {s for s, _, _ in seen} & {"IN_QUEUE", "IN_PROGRESS"}
+        assert [s for s, _, _ in seen] == ["IN_QUEUE", "IN_QUEUE", "IN_PROGRESS", "IN_PROGRESS", "IN_PROGRESS",
+                                           "COMPLETED"]
         account = c.account.get()
     assert account["balance"]["credits"] == 96
     assert account["usage_30d"] == {"requests": 1, "credits_spent": 4}
@@ -40,16 +46,16 @@ def test_sdk_subscribe_runs_unmodified_and_charges_once(emu: EmulatorServer) -> 
     assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_lifecycle_queue_position_counts_down_then_progress(emu: EmulatorServer, live_key) -> None:
-    emu.emulator.config.time_scale = 0.05  # video: 0.2 s queue, 2 s render
-    with sdk(emu, live_key.value) as c:
+def test_lifecycle_queue_position_counts_down_then_progress(frozen_emu: EmulatorServer) -> None:
+    emu = frozen_emu  # emulated time moves only when the test advances it: 4 s queue, 40 s render
+    clock = emu.emulator.clock
+    with sdk(emu, emu.new_key(balance=1000).value) as c:
         sub = c.submit("seedance-2-fast-t2v", input={"prompt": "waves"})
         assert sub.status == "IN_QUEUE" and sub.queue_position == 3
         assert sub.status_url == f"{emu.base_url}/v1/requests/{sub.request_id}/status"
         assert c.result(sub.request_id).pending is True
         positions, progress = [], []
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        for _ in range(40):
             st = c.status(sub.request_id)
             if st.status == "IN_QUEUE":
                 positions.append(st.queue_position)
@@ -58,19 +64,25 @@ def test_lifecycle_queue_position_counts_down_then_progress(emu: EmulatorServer,
                 progress.append(st.progress)
             else:
                 break
-            time.sleep(0.02)
+            clock.advance(1.5)
         assert st.status == "COMPLETED" and st.data["progress"] == 100
-        assert positions == sorted(positions, reverse=True) and positions[0] >= 1
-        assert progress == sorted(progress) and 0 <= progress[0] < progress[-1] <= 100
+        assert positions == sorted(positions, reverse=True) and positions[0] >= 1 and len(positions) == 3
+        assert progress == sorted(progress) and 0 <= progress[0] < progress[-1] <= 100 and len(progress) >= 20
         res = c.result(sub.request_id)
         assert res.output["video"]["duration"] == 5.0  # type: ignore[index]
         assert parse_boxes(httpx.get(res.output["video"]["url"]).content)[0][0] == b"ftyp"  # type: ignore[index]
 
 
-def test_failed_and_canceled_refund_in_full(emu: EmulatorServer) -> None:
+def test_failed_and_canceled_refund_in_full(frozen_emu: EmulatorServer) -> None:
+    emu = frozen_emu  # the video cannot finish before the test cancels it
+
+    def step(_: Any) -> None:
+        emu.emulator.clock.advance(1)
+
     key = emu.new_key(balance=100)
     with sdk(emu, key.value) as c:
-        failed = c.subscribe("nano-banana-2", input={"prompt": "x [[fail]]"}, poll_interval=0.005)
+        failed = c.subscribe("nano-banana-2", input={"prompt": "x [[fail]]"}, poll_interval=0.001,
+                             on_queue_update=step)
         assert failed.status == "FAILED" and failed.cost == 0
         assert failed.error == {"code": "GENERATION_FAILED", "message": "The generation failed. Credits were refunded."}
         sub = c.submit("seedance-2-fast-t2v", input={"prompt": "long"})
@@ -146,7 +158,8 @@ def _error(emu: EmulatorServer, method: str, path: str, key: str | None, **kw: o
     return r.status_code, body["error"]["code"]
 
 
-def test_every_error_code_in_the_envelope(emu: EmulatorServer) -> None:
+def test_every_error_code_in_the_envelope(own_emu: EmulatorServer) -> None:
+    emu = own_emu  # changes emulator-wide config
     key = emu.new_key(balance=3)
     k = key.value
     assert _error(emu, "GET", "/v1/account", None) == (401, "invalid_api_key")
@@ -182,7 +195,8 @@ def test_raw_path_routing_keeps_encoded_slashes(emu: EmulatorServer, live_key) -
     assert info.value.status == 404 and "weird/slug x" in info.value.message
 
 
-def test_idempotency_replay_reuse_and_in_progress(emu: EmulatorServer) -> None:
+def test_idempotency_replay_reuse_and_in_progress(frozen_emu: EmulatorServer) -> None:
+    emu = frozen_emu
     key = emu.new_key(balance=100)
     url = f"{emu.base_url}/v1/models/nano-banana-2"
     h = {"Authorization": f"Bearer {key.value}", "Idempotency-Key": "order-42"}
@@ -194,23 +208,28 @@ def test_idempotency_replay_reuse_and_in_progress(emu: EmulatorServer) -> None:
     assert (r.status_code, r.json()["error"]["code"]) == (409, "idempotency_key_reuse")
     long = dict(h, **{"Idempotency-Key": "k" * 256})
     assert httpx.post(url, headers=long, json={"input": {"prompt": "a"}}).status_code == 400
-    emu.emulator.config.submit_delay = 0.3
+    emu.emulator.config.submit_delay = 3600  # the first submit holds its key until the test lets it go
     results: list[httpx.Response] = []
     h2 = dict(h, **{"Idempotency-Key": "slow"})
-    t = threading.Thread(target=lambda: results.append(httpx.post(url, headers=h2, json={"input": {"prompt": "s"}})))
+    t = threading.Thread(target=lambda: results.append(
+        httpx.post(url, headers=h2, json={"input": {"prompt": "s"}}, timeout=60)))
     t.start()
-    time.sleep(0.1)
+    deadline = time.monotonic() + 60
+    while (key.value, "slow") not in emu.emulator.idempotency:  # wait until the first one is in progress
+        assert time.monotonic() < deadline, "the first submit never arrived"
+        time.sleep(0.005)
     second = httpx.post(url, headers=h2, json={"input": {"prompt": "s"}})
-    t.join()
     assert (second.status_code, second.json()["error"]["code"]) == (409, "request_in_progress")
-    assert results[0].status_code == 200
-    emu.emulator.clock.advance(24 * 3600 + 1)
     emu.emulator.config.submit_delay = 0
+    t.join(60)
+    assert results and results[0].status_code == 200
+    emu.emulator.clock.advance(24 * 3600 + 1)
     fresh = httpx.post(url, headers=h, json={"input": {"prompt": "a", "seed": 1}}).json()
     assert fresh["request_id"] != first["request_id"]
 
 
-def test_rate_and_concurrency_limits(emu: EmulatorServer) -> None:
+def test_rate_and_concurrency_limits(frozen_emu: EmulatorServer) -> None:
+    emu = frozen_emu  # a frozen clock: the RPM window and the render never move under load
     key = emu.new_key(balance=1000)
     emu.emulator.config.rpm = 3
     h = {"Authorization": f"Bearer {key.value}"}
@@ -218,8 +237,10 @@ def test_rate_and_concurrency_limits(emu: EmulatorServer) -> None:
     assert [r.status_code for r in codes] == [200, 200, 200, 429]
     assert codes[-1].json()["error"] == {"type": "rate_limit_error", "code": "rate_limit_exceeded",
                                          "message": "Rate limit of 3 requests per minute exceeded."}
-    assert 1 <= int(codes[-1].headers["Retry-After"]) <= 60
+    assert codes[-1].headers["Retry-After"] == "60"
     assert codes[1].headers["RateLimit-Remaining"] == "1"
+    emu.emulator.clock.advance(60)
+    assert httpx.get(f"{emu.base_url}/v1/account", headers=h).status_code == 200  # the window rolled over
     emu.emulator.config.rpm = 100_000
     emu.emulator.config.concurrency = 1
     url = f"{emu.base_url}/v1/models/seedance-2-fast-t2v"
@@ -227,9 +248,12 @@ def test_rate_and_concurrency_limits(emu: EmulatorServer) -> None:
     r = httpx.post(url, headers=h, json={"input": {"prompt": "b"}})
     assert (r.status_code, r.json()["error"]["code"]) == (429, "concurrency_limit_exceeded")
     assert balance_of(emu, key) == 1000 - 47
+    emu.emulator.clock.advance(60)  # the first one finished: a slot is free
+    assert httpx.post(url, headers=h, json={"input": {"prompt": "b"}}).status_code == 200
 
 
-def test_faults_html_502_and_lost_response_after_commit(emu: EmulatorServer) -> None:
+def test_faults_html_502_and_lost_response_after_commit(own_emu: EmulatorServer) -> None:
+    emu = own_emu  # faults are emulator-wide
     key = emu.new_key(balance=100)
     emu.emulator.faults.add(Fault(route="account", kind="html", status=502))
     r = httpx.get(f"{emu.base_url}/v1/account", headers={"Authorization": f"Bearer {key.value}"})
@@ -267,7 +291,7 @@ def test_signed_webhooks_verify_with_the_sdk_and_retry(emu: EmulatorServer) -> N
         hook = f"http://127.0.0.1:{srv.server_port}/hook"
         with sdk(emu, key.value) as c:
             sub = c.submit("nano-banana-2", input={"prompt": "x"}, webhook_url=hook)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a generous bound on a wait for an event, not a timing assert
         while len(_Receiver.got) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:

@@ -20,7 +20,7 @@ from procs import wait_healthy
 
 from clipia_mcp.sandbox import EmulatorServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
@@ -144,7 +144,7 @@ async def test_hosted_app_with_two_workers(emu: EmulatorServer, live_key, tmp_pa
             async with Client(url) as client:
                 lst = structured(await client.call_tool("list_requests", {}))
                 seen.add(tuple(r["request_id"] for r in lst["requests"]))
-                res = structured(await client.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 10}))
+                res = structured(await client.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 40}))
                 assert res["status"] == "COMPLETED"
         assert seen == {(rid,)}
     finally:

@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import pytest
+from conftest import error_of, start_emulator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
@@ -43,7 +44,8 @@ arguments = st.dictionaries(
 
 
 @pytest.fixture(scope="module")
-def harness(emulator_server: EmulatorServer) -> Iterator[tuple[Any, Any, EmulatorServer]]:
+def harness() -> Iterator[tuple[Any, Any, EmulatorServer]]:
+    emulator_server = start_emulator()  # its own: the tests compare its call counts
     key = emulator_server.new_key(balance=100)
     s = Settings.from_env({"CLIPIA_API_KEY": key.value, "CLIPIA_BASE_URL": emulator_server.base_url,
                            "CLIPIA_MCP_JOURNAL": ":memory:", "CLIPIA_MCP_WAIT_MAX": "0.2",
@@ -51,6 +53,7 @@ def harness(emulator_server: EmulatorServer) -> Iterator[tuple[Any, Any, Emulato
     with anyio.from_thread.start_blocking_portal() as portal, \
             portal.wrap_async_context_manager(Client(build_server(s))) as client:
         yield portal, client, emulator_server
+    emulator_server.stop_thread()
 
 
 def call(portal: Any, client: Any, name: str, args: dict[str, Any]) -> Any:
@@ -84,9 +87,8 @@ def test_invalid_request_ids_make_no_upstream_call(harness: Any, name: str, rid:
     result = call(portal, client, name, {"request_id": rid})
     assert emu.emulator.calls == before
     if result is not None:
-        assert result.is_error
-        code = (result.structured_content or {}).get("error", {}).get("code")
-        assert code == "invalid_input" or "request_id" in result.content[0].text
+        assert error_of(result)["code"] == "invalid_input"
+        assert "request_id" in result.content[0].text
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

@@ -1,4 +1,4 @@
-"""Reka Vision clip generation behind the same tools, against the Reka emulator over loopback HTTP."""
+"""Reka Vision clip generation behind the same tools (in-memory MCP client, Reka emulator over loopback HTTP)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from conftest import error_of, server_env, structured
+from conftest import error_of, in_memory, server_env, structured
 from mcp import Client
-from test_mcp_stdio import stdio
-from test_tasks import TasksClient
+from support import TasksClient
 
 from clipia_mcp.sandbox import EmulatorServer
 from clipia_mcp.sandbox.media import parse_boxes
@@ -21,8 +20,9 @@ pytestmark = pytest.mark.anyio
 SOURCE = {"video_urls": ["https://www.youtube.com/watch?v=dQw4w9WgXcQ"], "prompt": "best moments"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def reka() -> Iterator[RekaServer]:
+    """A Reka emulator per test: tests change its limits and count its calls."""
     server = RekaServer(RekaEmulator(RekaConfig(time_scale=0.005))).start_in_thread()
     yield server
     server.stop_thread()
@@ -35,7 +35,7 @@ def env_for(emu: EmulatorServer, key, reka: RekaServer, tmp_path: Path) -> dict[
 async def test_reka_clips_through_the_same_tools(emu: EmulatorServer, live_key, reka: RekaServer,
                                                  tmp_path: Path) -> None:
     env = env_for(emu, live_key, reka, tmp_path)
-    async with Client(stdio(env)) as client:
+    async with Client(in_memory(env)) as client:
         models = structured(await client.call_tool("list_models", {"search": "reka"}))["models"]
         assert [m["slug"] for m in models] == ["reka/clips"]
         detail = structured(await client.call_tool("get_model", {"model": "reka/clips"}))
@@ -45,8 +45,8 @@ async def test_reka_clips_through_the_same_tools(emu: EmulatorServer, live_key, 
             "rendering_config": {"aspect_ratio": "9:16", "resolution": 720}}}))
         rid = sub["request_id"]
         assert sub["status"] == "IN_QUEUE" and sub["model"] == "reka/clips"
-        with anyio.fail_after(20):
-            done = await client.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 15})
+        with anyio.fail_after(60):
+            done = await client.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 45})
         data = structured(done)
         assert data["status"] == "COMPLETED" and [m["kind"] for m in data["media"]] == ["video", "video"]
         clips = data["output"]["clips"]
@@ -72,7 +72,7 @@ async def test_reka_validation_failure_and_limits(emu: EmulatorServer, live_key,
                                                   tmp_path: Path) -> None:
     env = env_for(emu, live_key, reka, tmp_path)
     before = dict(reka.emulator.calls)
-    async with Client(stdio(env)) as client:
+    async with Client(in_memory(env)) as client:
         bad = await client.call_tool("submit_generation", {"model": "reka/clips", "input": {
             **SOURCE, "rendering_config": {"aspect_ratio": "21:9"}}})
         assert bad.is_error and error_of(bad)["code"] == "invalid_input"
@@ -81,7 +81,7 @@ async def test_reka_validation_failure_and_limits(emu: EmulatorServer, live_key,
         assert "video_urls" in no_src.content[0].text
         assert reka.emulator.calls == before  # rejected locally
         failed = structured(await client.call_tool("generate", {"model": "reka/clips", "input": {
-            **SOURCE, "prompt": "x [[fail]]"}, "options": {"wait_s": 15}}))
+            **SOURCE, "prompt": "x [[fail]]"}, "options": {"wait_s": 45}}))
         assert failed["status"] == "FAILED" and failed["error"]["message"] == "Could not process the source video."
         reka.emulator.config.daily_limit = 1  # this key already used its one job today
         limited = await client.call_tool("submit_generation", {"model": "reka/clips", "input": {
@@ -90,13 +90,13 @@ async def test_reka_validation_failure_and_limits(emu: EmulatorServer, live_key,
         err = error_of(limited)
         assert err["code"] == "rate_limit_exceeded" and err["retry_after"] > 3600
     no_reka = server_env(emu, live_key, tmp_path / "plain")
-    async with Client(stdio(no_reka)) as client:
+    async with Client(in_memory(no_reka)) as client:
         res = await client.call_tool("submit_generation", {"model": "reka/clips", "input": SOURCE})
         assert res.is_error and "REKA_API_KEY" in res.content[0].text
 
 
 async def test_reka_as_a_task(emu: EmulatorServer, live_key, reka: RekaServer, tmp_path: Path) -> None:
     ext = TasksClient()
-    async with Client(stdio(env_for(emu, live_key, reka, tmp_path)), extensions=[ext]) as client:
+    async with Client(in_memory(env_for(emu, live_key, reka, tmp_path)), extensions=[ext]) as client:
         res = structured(await client.call_tool("generate", {"model": "reka/clips", "input": SOURCE}))
     assert res["status"] == "COMPLETED" and res["model"] == "reka/clips" and ext.handles

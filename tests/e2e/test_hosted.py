@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import httpx
-import httpx2
 import pytest
 from conftest import error_of, server_env, structured
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from procs import http_server
+from support import client_as, hosted_env, text_of
 
 from clipia_mcp.sandbox import EmulatorServer
 
@@ -20,23 +17,8 @@ pytestmark = pytest.mark.anyio
 UNKNOWN = "764cabcf-b745-4b3e-ae38-1200304cf45b"
 
 
-def client_as(url: str, credential: str, header: str = "Authorization") -> Client:
-    value = f"Bearer {credential}" if header == "Authorization" else credential
-    return Client(streamable_http_client(url, http_client=httpx2.AsyncClient(headers={header: value},
-                                                                             timeout=30)))
-
-
-def hosted_env(emu: EmulatorServer, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = server_env(emu, emu.new_key(), tmp_path, **extra)
-    del env["CLIPIA_API_KEY"]
-    return env
-
-
-def text_of(result: Any) -> str:
-    return json.dumps(result.model_dump(mode="json", by_alias=True))
-
-
-async def test_caller_keys_are_required_and_isolated(emu: EmulatorServer, tmp_path: Path) -> None:
+async def test_caller_keys_are_required_and_isolated(own_emu: EmulatorServer, tmp_path: Path) -> None:
+    emu = own_emu  # changes emulator-wide config (time_scale)
     emu.emulator.config.time_scale = 0.05
     a, b = emu.new_key(balance=500), emu.new_key(balance=500)
     seen: list[str] = []
@@ -54,7 +36,7 @@ async def test_caller_keys_are_required_and_isolated(emu: EmulatorServer, tmp_pa
             sub = structured(await ca.call_tool("submit_generation", {
                 "model": "nano-banana-2", "input": {"prompt": "tenant A"}}))
             rid = sub["request_id"]
-            done = await ca.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 10})
+            done = await ca.call_tool("wait_for_result", {"request_id": rid, "timeout_s": 40})
             seen.append(text_of(done))
             assert structured(done)["status"] == "COMPLETED"
         async with client_as(sp.url, b.value, header="X-Api-Key") as cb:

@@ -27,20 +27,22 @@ async def _full_flow(client: Client) -> list[float]:
     async def on_progress(p: float, total: float | None, message: str | None) -> None:
         seen.append(p)
 
-    with anyio.fail_after(20):
+    with anyio.fail_after(60):
         res = structured(await client.call_tool(
-            "wait_for_result", {"request_id": sub["request_id"], "timeout_s": 15}, progress_callback=on_progress))
+            "wait_for_result", {"request_id": sub["request_id"], "timeout_s": 45}, progress_callback=on_progress))
     assert res["status"] == "COMPLETED" and res["media"][0]["kind"] == "video"
     listed = [r.uri for r in (await client.list_resources()).resources]
     assert f"clipia://requests/{sub['request_id']}" in listed
-    with anyio.fail_after(5):
+    with anyio.fail_after(30):
         while not seen or seen[-1] != 100:
             await anyio.sleep(0.01)
     return seen
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_streamable_http_both_eras(emu: EmulatorServer, live_key, tmp_path: Path, mode: str) -> None:
+async def test_streamable_http_both_eras(own_emu: EmulatorServer, tmp_path: Path, mode: str) -> None:
+    emu = own_emu  # changes emulator-wide config (time_scale)
+    live_key = emu.new_key(balance=1000)
     emu.emulator.config.time_scale = 0.02
     with http_server("streamable-http", server_env(emu, live_key, tmp_path)) as sp:
         assert sp.url.endswith("/mcp")
@@ -55,7 +57,9 @@ async def test_streamable_http_both_eras(emu: EmulatorServer, live_key, tmp_path
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_sse_both_eras(emu: EmulatorServer, live_key, tmp_path: Path, mode: str) -> None:
+async def test_sse_both_eras(own_emu: EmulatorServer, tmp_path: Path, mode: str) -> None:
+    emu = own_emu  # changes emulator-wide config (time_scale)
+    live_key = emu.new_key(balance=1000)
     emu.emulator.config.time_scale = 0.02
     with http_server("sse", server_env(emu, live_key, tmp_path)) as sp:
         assert sp.url.endswith("/sse")

@@ -1,0 +1,99 @@
+"""transports/webhooks: the signed receiver in process (httpx.ASGITransport), and what a delivery means."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from clipia_mcp.core.records import RequestRecord
+from clipia_mcp.engine.webhook_events import record_from_delivery
+from clipia_mcp.sandbox.webhooks import sign
+from clipia_mcp.transports.webhooks import MAX_BODY, WebhookReceiver
+
+pytestmark = pytest.mark.anyio
+SECRET = "whsec_" + "s" * 32
+RID = "764cabcf-b745-4b3e-ae38-1200304cf45b"
+
+
+class FakeService:
+    def __init__(self) -> None:
+        self.applied: list[tuple[str, dict[str, Any]]] = []
+
+    async def apply_delivery(self, request_id: str, payload: dict[str, Any]) -> bool:
+        self.applied.append((request_id, payload))
+        return True
+
+
+def headers(body: bytes, *, t: int | None = None, delivery: str = "d-1", secret: str = SECRET) -> dict[str, str]:
+    ts = int(time.time()) if t is None else t
+    return {"X-Clipia-Webhook-Id": delivery, "X-Clipia-Signature": f"t={ts},v1={sign(secret, ts, body)}",
+            "Content-Type": "application/json"}
+
+
+@pytest.fixture
+async def hook() -> Any:
+    service = FakeService()
+    receiver = WebhookReceiver(SECRET, service)  # type: ignore[arg-type]
+    app = Starlette(routes=[Route("/webhooks/clipia", receiver.handle, methods=["POST"])])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mcp.test") as http:
+        yield http, receiver, service
+
+
+async def test_a_verified_delivery_is_applied_once(hook: Any) -> None:
+    http, receiver, service = hook
+    body = json.dumps({"request_id": RID, "status": "OK", "payload": {"cost": 4}}).encode()
+    h = headers(body)
+    first = await http.post("/webhooks/clipia", content=body, headers=h)
+    assert (first.status_code, first.json()) == (200, {"ok": True, "tracked": True})
+    replay = await http.post("/webhooks/clipia", content=body, headers=h)
+    assert (replay.status_code, replay.json()) == (200, {"ok": True, "duplicate": True})
+    assert [rid for rid, _ in service.applied] == [RID]
+    assert (receiver.accepted, receiver.duplicates, receiver.rejected) == (1, 1, 0)
+
+
+async def test_forged_stale_tampered_oversized_and_malformed_deliveries_are_refused(hook: Any) -> None:
+    http, receiver, service = hook
+    body = json.dumps({"request_id": RID, "status": "OK", "payload": {}}).encode()
+    cases = [
+        (body, headers(body, secret="whsec_wrong"), 401),
+        (body, headers(body, t=int(time.time()) - 301), 401),  # outside the 300 s window
+        (body.replace(b'"OK"', b'"ERROR"'), headers(body), 401),  # signed content changed
+        (body, {"Content-Type": "application/json"}, 401),  # unsigned
+        (b"x" * (MAX_BODY + 1), headers(b"x" * (MAX_BODY + 1)), 413),
+        (b"[1, 2]", headers(b"[1, 2]"), 400),
+        (b'{"status": "OK"}', headers(b'{"status": "OK"}'), 400),
+    ]
+    for content, h, status in cases:
+        r = await http.post("/webhooks/clipia", content=content, headers=h)
+        assert r.status_code == status, (content[:40], r.text)
+        assert r.json()["ok"] is False
+    assert service.applied == [] and receiver.rejected == len(cases)
+
+
+def current() -> RequestRecord:
+    return RequestRecord(request_id=RID, owner="o", status="IN_PROGRESS", progress=40, queue_position=None,
+                         cost=47, model="m", created_at=1.0, updated_at=1.0)
+
+
+def test_delivery_ok_with_and_without_output() -> None:
+    done = record_from_delivery(current(), {"status": "OK", "payload": {"output": {"video": {}}, "cost": 47}})
+    assert done is not None and (done.status, done.output, done.progress, done.cost) == (
+        "COMPLETED", {"video": {}}, 100, 47)
+    bare = record_from_delivery(current(), {"status": "OK", "payload": "junk"})
+    assert bare is not None and bare.status == "COMPLETED" and bare.output is None and not bare.settled
+
+
+def test_delivery_errors_and_unknown_statuses() -> None:
+    failed = record_from_delivery(current(), {"status": "ERROR", "error": {"code": "GENERATION_FAILED",
+                                                                            "message": "no"}})
+    assert failed is not None and (failed.status, failed.cost) == ("FAILED", 0)
+    assert failed.error is not None and failed.error.message == "no"
+    canceled = record_from_delivery(current(), {"status": "ERROR", "error": {"code": "CANCELED"}})
+    assert canceled is not None and (canceled.status, canceled.error) == ("CANCELED", None)
+    assert record_from_delivery(current(), {"status": "PENDING"}) is None
