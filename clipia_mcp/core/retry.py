@@ -19,6 +19,8 @@ import anyio
 from clipia_mcp.core.errors import ClipiaMcpError
 
 T = TypeVar("T")
+#: How the policy waits between attempts (a module attribute so tests can record the waits without sleeping).
+sleep = anyio.sleep
 log = logging.getLogger(__name__)
 
 
@@ -49,4 +51,4 @@ class RetryPolicy:
                     raise
                 wait = self.delay(attempt, exc)
                 log.info("%s: transient %s, retry %d in %.2fs", op, exc.code, attempt, wait)
-                await anyio.sleep(wait)
+                await sleep(wait)

@@ -55,7 +55,8 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_sleep(seconds: float) -> None:
         seen.append(seconds)
 
-    monkeypatch.setattr("clipia_mcp.core.retry.anyio.sleep", fake_sleep)
+    # Only the policy's own sleep: patching anyio.sleep itself would reach every other loop in the process.
+    monkeypatch.setattr("clipia_mcp.core.retry.sleep", fake_sleep)
     return seen
 
 
