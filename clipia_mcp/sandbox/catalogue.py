@@ -22,6 +22,18 @@ def _p(name: str, type_: str, **extra: Any) -> dict[str, Any]:
     return param
 
 
+def _seedance_pricing() -> dict[str, Any]:
+    """Seedance 2 Fast pricing (text- and image-to-video cost the same)."""
+    return {
+        "credits": 47,
+        "credits_base": 47,
+        "multipliers": {"resolution": {"480p": 0.6, "720p": 1}},
+        "billing_unit": "per_5_seconds",  # of duration; multipliers keep the {param: {value: number}} shape
+        "minimum_credits": 10,
+        "available": True,
+    }
+
+
 MODELS: list[dict[str, Any]] = [
     {
         "slug": "nano-banana-2",
@@ -54,14 +66,7 @@ MODELS: list[dict[str, Any]] = [
         "name": "Seedance 2 Fast (text-to-video)",
         "description": "Text-to-video, 4-15 s clips.",
         "capabilities": ["text-to-video"],
-        "pricing": {
-            "credits": 47,
-            "credits_base": 47,
-            "multipliers": {"resolution": {"480p": 0.6, "720p": 1}},
-            "billing_unit": "per_5_seconds",  # of duration; multipliers keep the {param: {value: number}} shape
-            "minimum_credits": 10,
-            "available": True,
-        },
+        "pricing": _seedance_pricing(),
         "input_schema": {
             "parameters": [
                 _p("prompt", "text", required=True, minLength=1, maxLength=5000),
@@ -80,14 +85,7 @@ MODELS: list[dict[str, Any]] = [
         "name": "Seedance 2 Fast (image-to-video)",
         "description": "Animate a start frame into a 4-15 s clip.",
         "capabilities": ["image-to-video"],
-        "pricing": {
-            "credits": 47,
-            "credits_base": 47,
-            "multipliers": {"resolution": {"480p": 0.6, "720p": 1}},
-            "billing_unit": "per_5_seconds",  # of duration; multipliers keep the {param: {value: number}} shape
-            "minimum_credits": 10,
-            "available": True,
-        },
+        "pricing": _seedance_pricing(),
         "input_schema": {
             "parameters": [
                 _p("prompt", "text", required=True, minLength=1, maxLength=5000),
