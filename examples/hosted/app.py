@@ -1,7 +1,11 @@
 """Hosted deployment: an ASGI app factory for uvicorn with several workers behind a reverse proxy.
 
     CLIPIA_API_KEY=clipia_live_... uvicorn --factory examples.hosted.app:create --workers 4 \
-        --host 127.0.0.1 --port 8000 --proxy-headers
+        --host 127.0.0.1 --port 8000 --proxy-headers --timeout-keep-alive 75
+
+Keep the idle keep-alive timeout longer than a client's reuse window (uvicorn's default is 5 s): a client
+that sends on a pooled connection the server has just closed gets a read error on its next POST (seen in
+this example's test with 2 workers).
 
 Each worker opens its own runtime (API client, tracker) and shares the SQLite journal file (WAL), so a
 request submitted through one worker can be listed, read and waited on through any other. Set

@@ -131,7 +131,8 @@ async def test_hosted_app_with_two_workers(emu: EmulatorServer, live_key, tmp_pa
         port = s.getsockname()[1]
     env = server_env(emu, live_key, tmp_path, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "examples.hosted.app:create",
-                             "--workers", "2", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                             "--workers", "2", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                             "--timeout-keep-alive", "75"],  # as the example's docstring says
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/mcp"
     try:
