@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pgserver import free_port
-from procs import ServerProcess, http_server
+from procs import ServerProcess, http_server, stop
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "examples" / "hosted" / "nginx.conf"
 
@@ -75,12 +75,7 @@ def nginx(upstreams: Sequence[str], root: Path, *, sticky: bool = True) -> Itera
             time.sleep(0.05)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
 
 
 @dataclass

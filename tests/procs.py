@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from conftest import server_command
 
@@ -52,12 +53,17 @@ def http_server(transport: str, env: dict[str, str], *extra: str) -> Iterator[Se
         wait_healthy(sp.base, sp.stderr)
         yield sp
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """Terminate ``proc``, killing it if it has not exited within 10 s (bounded either way)."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 def wait_healthy(base: str, log: list[str] | None = None, timeout: float = 30) -> None:
