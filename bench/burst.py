@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +78,7 @@ async def ours(emu: Emu, n: int, deadline: float) -> dict[str, Any]:
                 retry = ((res.meta or {}).get("io.clipia/error") or {}).get("retry_after") or 1.0
                 await anyio.sleep(min(float(retry), 5.0))
 
-        with anyio.move_on_after(TIMEOUT):
-            async with anyio.create_task_group() as tg:
-                for i in range(n):
-                    tg.start_soon(one, i)
+        await all_at_once(one, n)
         wall = time.monotonic() - started
     after = await emu.calls()
     return {"mode": "clipia-mcp (admission queue)", "n": n, "ok": len(rids), "errors": sum(codes.values()),
@@ -88,6 +86,14 @@ async def ours(emu: Emu, n: int, deadline: float) -> dict[str, Any]:
             "upstream_submits": after.get("submit", 0) - before.get("submit", 0),
             "t50": pct(list(resolved_at.values()), 0.5), "t100": max(resolved_at.values(), default=float("nan")),
             "wall": wall}
+
+
+async def all_at_once(one: Callable[[int], Awaitable[None]], n: int) -> None:
+    """Start ``one(0..n-1)`` together and wait for all of them, at most TIMEOUT seconds."""
+    with anyio.move_on_after(TIMEOUT):
+        async with anyio.create_task_group() as tg:
+            for i in range(n):
+                tg.start_soon(one, i)
 
 
 async def naive(emu: Emu, n: int) -> dict[str, Any]:
@@ -107,10 +113,7 @@ async def naive(emu: Emu, n: int) -> dict[str, Any]:
             except Exception as exc:  # noqa: BLE001 - counted
                 codes[getattr(exc, "code", None) or type(exc).__name__] += 1
 
-        with anyio.move_on_after(TIMEOUT):
-            async with anyio.create_task_group() as tg:
-                for i in range(n):
-                    tg.start_soon(one, i)
+        await all_at_once(one, n)
         wall = time.monotonic() - started
     after = await emu.calls()
     return {"mode": "naive SDK (N x AsyncClipia.submit)", "n": n, "ok": len(ok), "errors": sum(codes.values()),
