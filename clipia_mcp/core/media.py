@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import posixpath
 from typing import Any, Literal
-from urllib.parse import urlparse
 
 from pydantic import BaseModel
 
@@ -47,67 +46,83 @@ class MediaFile(BaseModel):
     file_url: str | None = None
 
 
-def _mime_for(url: str, kind: MediaKind, fmt: str | None = None) -> str:
-    ext = posixpath.splitext(urlparse(url).path)[1].lower()
-    if ext in _MIME_BY_EXT:
-        return _MIME_BY_EXT[ext]
+def _mime_for(name: str, kind: MediaKind, fmt: str | None = None) -> str:
+    stem, dot, ext = name.rpartition(".")
+    mime = _MIME_BY_EXT.get(f".{ext.lower()}") if dot and stem else None
+    if mime is not None:
+        return mime
     if fmt and f".{fmt.lower()}" in _MIME_BY_EXT:
         return _MIME_BY_EXT[f".{fmt.lower()}"]
     return _DEFAULT_MIME[kind]
 
 
-def _media(kind: MediaKind, item: dict[str, Any]) -> MediaFile | None:
+def _url_path(url: str) -> str:
+    """The path of an absolute URL (``urlsplit(url).path`` for the URLs outputs carry, without its cost)."""
+    rest = url.partition("://")[2] or url
+    slash = rest.find("/")
+    if slash < 0:
+        return ""
+    return rest[slash:].partition("?")[0].partition("#")[0]
+
+
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _media(kind: MediaKind, item: dict[str, Any]) -> dict[str, Any] | None:
     url = item.get("original_url") or item.get("url")
     if not isinstance(url, str) or not url:
         return None
     preview = item.get("url") if item.get("original_url") and item.get("url") != url else None
     fmt = item.get("format") if isinstance(item.get("format"), str) else None
-    name = posixpath.basename(urlparse(url).path) or kind
-
-    def _int(v: Any) -> int | None:
-        return v if isinstance(v, int) and not isinstance(v, bool) else None
-
+    name = posixpath.basename(_url_path(url))
     dur = item.get("duration")
     poster = next((item[k] for k in ("thumbnail_url", "poster_url", "cover_url")
                    if isinstance(item.get(k), str) and item[k]), None) if kind == "video" else None
-    return MediaFile(
-        kind=kind,
-        url=url,
-        preview_url=preview if isinstance(preview, str) else None,
-        mime_type=_mime_for(url, kind, fmt),
-        name=name,
-        width=_int(item.get("width")),
-        height=_int(item.get("height")),
-        duration=float(dur) if isinstance(dur, int | float) and not isinstance(dur, bool) else None,
-        format=fmt,
-        poster_url=poster,
-    )
+    return {
+        "kind": kind,
+        "url": url,
+        "preview_url": preview if isinstance(preview, str) else None,
+        "mime_type": _mime_for(name, kind, fmt),
+        "name": name or kind,
+        "width": _int(item.get("width")),
+        "height": _int(item.get("height")),
+        "duration": float(dur) if isinstance(dur, int | float) and not isinstance(dur, bool) else None,
+        "format": fmt,
+        "size_bytes": None,
+        "poster_url": poster,
+        "local_path": None,
+        "file_url": None,
+    }
 
 
-def extract_media(output: dict[str, Any] | None) -> list[MediaFile]:
-    """Every media file in an ``output`` object, whatever its model type.
+def media_items(output: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every media file in an ``output`` object, whatever its model type, as ``MediaFile``-shaped JSON objects.
 
-    Shapes: API contract, shared/reference/clipia-api.md §7.
+    Plain dicts of checked values (no model): every waiter's answer is built from these, so this stays on
+    the fan-out's critical path. Shapes: API contract, shared/reference/clipia-api.md §7.
     """
     if not isinstance(output, dict):
         return []
-    files: list[MediaFile] = []
+    files: list[dict[str, Any]] = []
     seen: set[str] = set()
-
-    def add(kind: MediaKind, item: Any) -> None:
-        if isinstance(item, dict):
-            media = _media(kind, item)
-            if media and media.url not in seen:
-                seen.add(media.url)
-                files.append(media)
-
-    for item in output.get("images") or []:
-        add("image", item)
-    add("image", output.get("image"))
-    add("video", output.get("video"))
-    for item in output.get("videos") or []:
-        add("video", item)
-    add("audio", output.get("audio"))
-    for item in output.get("audios") or []:
-        add("audio", item)
+    for kind, key, is_list in _SHAPES:
+        value = output.get(key)
+        for item in (value if isinstance(value, list) else ()) if is_list else (value,):
+            if isinstance(item, dict):
+                media = _media(kind, item)
+                if media is not None and media["url"] not in seen:
+                    seen.add(media["url"])
+                    files.append(media)
     return files
+
+
+def extract_media(output: dict[str, Any] | None) -> list[MediaFile]:
+    """:func:`media_items` as validated :class:`MediaFile` models."""
+    return [MediaFile(**m) for m in media_items(output)]
+
+
+#: (kind, output key, whether it holds a list), in the order files are listed.
+_SHAPES: tuple[tuple[MediaKind, str, bool], ...] = (
+    ("image", "images", True), ("image", "image", False), ("video", "video", False), ("video", "videos", True),
+    ("audio", "audio", False), ("audio", "audios", True))

@@ -555,7 +555,7 @@ class QueueService:
         for item in items:
             record = record_from_delivery(item.record, payload)
             if record is not None:
-                await self.tracker.apply(item, record)
+                await self.tracker.apply(item, record, stamped=True)
                 if record.output is not None and self._tg is not None:
                     self._confirm_later(item)  # the signed payload serves now; the API confirms
         if items or not self.tracker.shared:
@@ -566,7 +566,7 @@ class QueueService:
         for current in stored:
             record = record_from_delivery(current, payload)
             if record is not None:
-                await self.store.upsert(record.model_copy(update={"updated_at": time.time()}))
+                await self.store.upsert(record)
                 await self.store.publish(record.owner, record.request_id)
         return bool(stored)
 

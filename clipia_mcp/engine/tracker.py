@@ -50,7 +50,8 @@ class Tracked:
     record: RequestRecord
     client: QueueProvider
     budget: PollBudget
-    changed: anyio.Event = field(default_factory=anyio.Event)
+    #: Set on the next change; made by the first waiter that needs it (a change nobody waits for costs nothing).
+    changed: anyio.Event | None = None
     wake: anyio.Event = field(default_factory=anyio.Event)
     poll_lock: anyio.Lock = field(default_factory=anyio.Lock)
     polling: bool = False
@@ -339,10 +340,14 @@ class Tracker:
             await anyio.sleep(min(self.max_interval, self.min_interval * (attempt + 1)))
         return record.model_copy(update={"status": "IN_PROGRESS"})  # not final yet; poll again
 
-    async def _update(self, item: Tracked, record: RequestRecord) -> None:
-        """Adopt ``record``; on a real change wake the waiters first, then persist and notify off the critical path."""
+    async def _update(self, item: Tracked, record: RequestRecord, *, stamped: bool = False) -> None:
+        """Adopt ``record``; on a real change wake the waiters first, then persist and notify off the critical path.
+
+        ``stamped``: ``record`` is a fresh copy whose ``updated_at`` is already now (saves a copy per webhook).
+        """
         old = item.record
-        record = record.model_copy(update={"updated_at": time.time()})
+        if not stamped:
+            record = record.model_copy(update={"updated_at": time.time()})
         item.record = record
         if (old.status, old.queue_position, old.progress, old.output is None) != (
                 record.status, record.queue_position, record.progress, record.output is None) or record.terminal:
@@ -418,17 +423,18 @@ class Tracker:
                         del self._owners[old[1]]
 
     def _signal(self, item: Tracked) -> None:
-        item.changed.set()
-        item.changed = anyio.Event()
+        changed, item.changed = item.changed, None
+        if changed is not None:
+            changed.set()
 
-    async def apply(self, item: Tracked, record: RequestRecord) -> None:
+    async def apply(self, item: Tracked, record: RequestRecord, *, stamped: bool = False) -> None:
         """Store a state learnt out of band (a verified webhook, a result fetch); wakes waiters at once.
 
         A terminal state is never overwritten. It does not wait for a poll in flight: that poll
-        sees the terminal record and stands down.
+        sees the terminal record and stands down. ``stamped``: as for :meth:`_update`.
         """
         if not item.record.terminal or (record.terminal and item.record.output is None and record.output is not None):
-            await self._update(item, record)
+            await self._update(item, record, stamped=stamped)
             if not item.record.settled:
                 item.wake.set()  # terminal without output: the loop fetches the result now
             # (settled: the loop sees it at its next tick and ends; waking it here would only add work to a burst)
@@ -476,6 +482,8 @@ class Tracker:
             if left <= 0:
                 break
             changed = item.changed
+            if changed is None:
+                changed = item.changed = anyio.Event()
             with anyio.move_on_after(min(left, heartbeat)) as scope:
                 await changed.wait()
             if on_update is not None and not item.record.settled:

@@ -24,6 +24,7 @@ def record_from_delivery(current: RequestRecord, payload: dict[str, Any]) -> Req
         return current.model_copy(update={
             "status": "COMPLETED", "output": output if isinstance(output, dict) else None, "progress": 100,
             "queue_position": None, "cost": cost if isinstance(cost, int) else current.cost, "completed_at": now,
+            "updated_at": now,
             "model": body.get("model") if isinstance(body.get("model"), str) else current.model,
         })
     if status == "ERROR":
@@ -32,7 +33,7 @@ def record_from_delivery(current: RequestRecord, payload: dict[str, Any]) -> Req
         code = str(err.get("code", "GENERATION_FAILED"))
         final = "CANCELED" if code == "CANCELED" else "FAILED"
         return current.model_copy(update={
-            "status": final, "cost": 0, "queue_position": None, "completed_at": now,
+            "status": final, "cost": 0, "queue_position": None, "completed_at": now, "updated_at": now,
             "error": GenerationError(code=code, message=str(err.get("message", ""))) if final == "FAILED" else None,
         })
     return None

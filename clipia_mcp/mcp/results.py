@@ -12,7 +12,6 @@ so the error object travels in ``_meta["io.clipia/error"]`` (``code``, ``message
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +21,8 @@ from mcp.types import CallToolResult, ContentBlock, ResourceLink, TextContent
 from pydantic import BaseModel
 
 from clipia_mcp.core.errors import ClipiaMcpError
-from clipia_mcp.core.media import MediaFile, extract_media
+from clipia_mcp.core.jsonutil import dumps_compact
+from clipia_mcp.core.media import MediaFile, media_items
 from clipia_mcp.core.records import RequestRecord, SavedFile
 from clipia_mcp.core.timeutil import iso_seconds
 from clipia_mcp.engine.outputs import OutputSaver
@@ -84,7 +84,7 @@ def next_step(record: RequestRecord, is_test: bool = False) -> str:
 
 
 def view_data(record: RequestRecord, *, is_test: bool = False, saved: Mapping[str, SavedFile] | None = None
-              ) -> tuple[dict[str, Any], list[MediaFile]]:
+              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``view(record).model_dump(mode="json")`` built directly (no model round trip), with the media files.
 
     Every waiter's answer is built with this, so it stays on the fan-out's critical path: keep it cheap.
@@ -100,7 +100,7 @@ def view_data(record: RequestRecord, *, is_test: bool = False, saved: Mapping[st
         "logs": [item if isinstance(item, dict) else {"message": str(item)} for item in record.logs[-10:]],
         "cost": record.cost,
         "test_key": is_test or None,
-        "media": [m.model_dump(mode="json") for m in media],
+        "media": media,
         "output": record.output,
         "error": record.error.model_dump(mode="json") if record.error is not None else None,
         "created_at": iso_seconds(record.created_at),
@@ -124,7 +124,7 @@ def view(record: RequestRecord, *, is_test: bool = False, saved: Mapping[str, Sa
         logs=[item if isinstance(item, dict) else {"message": str(item)} for item in record.logs[-10:]],
         cost=record.cost,
         test_key=is_test or None,
-        media=media,
+        media=[MediaFile(**m) for m in media],
         output=record.output,
         error=record.error,
         created_at=iso_seconds(record.created_at),
@@ -134,23 +134,21 @@ def view(record: RequestRecord, *, is_test: bool = False, saved: Mapping[str, Sa
     )
 
 
-def _media_of(record: RequestRecord, saved: Mapping[str, SavedFile] | None) -> list[MediaFile]:
+def _media_of(record: RequestRecord, saved: Mapping[str, SavedFile] | None) -> list[dict[str, Any]]:
+    """The output files (``MediaFile``-shaped JSON objects, fresh for each call) with posters and local copies."""
     if record.status != "COMPLETED":
         return []
-    return [_with_local(m, record, saved or {}) for m in extract_media(record.output)]
-
-
-def _with_local(m: MediaFile, record: RequestRecord, saved: Mapping[str, SavedFile]) -> MediaFile:
-    update: dict[str, Any] = {}
-    if m.kind == "video" and m.poster_url is None:
-        start = (record.input or {}).get("image_url")
-        if isinstance(start, str) and start.startswith("https://"):
-            update["poster_url"] = start  # an image-to-video start frame is the clip's first picture
-    local = saved.get(m.url)
-    if local is not None:
-        path = Path(local.path)
-        update.update(local_path=str(path), file_url=path.as_uri(), size_bytes=local.size_bytes or m.size_bytes)
-    return m.model_copy(update=update) if update else m
+    media = media_items(record.output)
+    for m in media:
+        if m["kind"] == "video" and m["poster_url"] is None:
+            start = (record.input or {}).get("image_url")
+            if isinstance(start, str) and start.startswith("https://"):
+                m["poster_url"] = start  # an image-to-video start frame is the clip's first picture
+        local = (saved or {}).get(m["url"])
+        if local is not None:
+            path = Path(local.path)
+            m.update(local_path=str(path), file_url=path.as_uri(), size_bytes=local.size_bytes or m["size_bytes"])
+    return media
 
 
 def structured(model: BaseModel | dict[str, Any], extra: list[ContentBlock] | None = None, *,
@@ -158,7 +156,7 @@ def structured(model: BaseModel | dict[str, Any], extra: list[ContentBlock] | No
     """A successful result: structured content plus a compact text block with the same JSON."""
     data = model if isinstance(model, dict) else model.model_dump(mode="json")
     if text is None:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        text = dumps_compact(data)
     content: list[ContentBlock] = [TextContent(type="text", text=text)]
     content.extend(extra or [])
     return CallToolResult(content=content, structured_content=data, _meta=meta)
@@ -179,25 +177,27 @@ def error_result(exc: ClipiaMcpError) -> CallToolResult:
                           _meta={ERROR_META_KEY: err.model_dump(mode="json", exclude_none=True)})
 
 
-def media_links(media: list[MediaFile]) -> list[ContentBlock]:
+def media_links(media: list[dict[str, Any]]) -> list[ContentBlock]:
     """One ``resource_link`` per output file, and a ``file://`` link beside it when it was saved locally."""
     links: list[ContentBlock] = []
     for m in media:
-        links.append(ResourceLink(type="resource_link", uri=m.url, name=m.name, title=f"{m.kind} output",
-                                  mime_type=m.mime_type, size=m.size_bytes, description=_describe(m)))
-        if m.file_url:
-            links.append(ResourceLink(type="resource_link", uri=m.file_url, name=Path(m.local_path or m.name).name,
-                                      title=f"{m.kind} output (saved locally)", mime_type=m.mime_type,
-                                      size=m.size_bytes, description=f"{_describe(m)} saved at {m.local_path}"))
+        kind = m["kind"]
+        links.append(ResourceLink(type="resource_link", uri=m["url"], name=m["name"], title=f"{kind} output",
+                                  mime_type=m["mime_type"], size=m["size_bytes"], description=_describe(m)))
+        if m["file_url"]:
+            links.append(ResourceLink(type="resource_link", uri=m["file_url"],
+                                      name=Path(m["local_path"] or m["name"]).name,
+                                      title=f"{kind} output (saved locally)", mime_type=m["mime_type"],
+                                      size=m["size_bytes"], description=f"{_describe(m)} saved at {m['local_path']}"))
     return links
 
 
-def _describe(m: MediaFile) -> str:
-    bits: list[str] = [m.kind]
-    if m.width and m.height:
-        bits.append(f"{m.width}x{m.height}")
-    if m.duration:
-        bits.append(f"{m.duration:g}s")
+def _describe(m: dict[str, Any]) -> str:
+    bits: list[str] = [m["kind"]]
+    if m["width"] and m["height"]:
+        bits.append(f"{m['width']}x{m['height']}")
+    if m["duration"]:
+        bits.append(f"{m['duration']:g}s")
     return " ".join(bits)
 
 
@@ -215,20 +215,20 @@ async def request_result(record: RequestRecord, *, media_http: httpx.AsyncClient
         data, media = view_data(record, is_test=is_test, saved=saved)
         if note:
             data["next_step"] = f"{note} {data['next_step']}"
-        hit = (record, data, json.dumps(data, ensure_ascii=False, separators=(",", ":")), media, media_links(media))
+        hit = (record, data, dumps_compact(data), media, media_links(media))
         _built[key] = hit
         while len(_built) > _BUILT_MAX:
             _built.pop(next(iter(_built)))
     _, data, text, media, links = hit
     extra = list(links)
     if include_preview and media:
-        extra = [*await preview(media_http, media), *extra]
+        extra = [*await preview(media_http, [MediaFile(**m) for m in media]), *extra]
     return structured(data, extra, text=text)
 
 
 #: Answers built recently, by record identity (records are replaced, never mutated, on every change).
-_built: dict[tuple[int, bool, str | None, tuple[str, ...]], tuple[RequestRecord, dict[str, Any], str, list[MediaFile],
-                                                 list[ContentBlock]]] = {}
+_built: dict[tuple[int, bool, str | None, tuple[str, ...]], tuple[RequestRecord, dict[str, Any], str,
+                                                                 list[dict[str, Any]], list[ContentBlock]]] = {}
 _BUILT_MAX = 256
 
 

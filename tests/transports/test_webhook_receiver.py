@@ -97,3 +97,19 @@ def test_delivery_errors_and_unknown_statuses() -> None:
     canceled = record_from_delivery(current(), {"status": "ERROR", "error": {"code": "CANCELED"}})
     assert canceled is not None and (canceled.status, canceled.error) == ("CANCELED", None)
     assert record_from_delivery(current(), {"status": "PENDING"}) is None
+
+
+async def test_a_body_streamed_in_many_chunks_is_read_whole_and_still_capped(hook: Any) -> None:
+    http, receiver, service = hook
+    body = json.dumps({"request_id": RID, "status": "OK", "payload": {"pad": "p" * 5000}}).encode()
+
+    async def pieces(data: bytes, size: int) -> Any:
+        for i in range(0, len(data), size):
+            yield data[i:i + size]
+
+    ok = await http.post("/webhooks/clipia", content=pieces(body, 7), headers=headers(body))  # no content-length
+    assert (ok.status_code, ok.json()) == (200, {"ok": True, "tracked": True})
+    assert [rid for rid, _ in service.applied] == [RID]
+    big = b"x" * (MAX_BODY + 1)
+    refused = await http.post("/webhooks/clipia", content=pieces(big, 64 * 1024), headers=headers(big))
+    assert refused.status_code == 413 and len(service.applied) == 1
