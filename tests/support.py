@@ -1,4 +1,5 @@
-"""Client-side helpers shared by tests: a minimal tasks-extension client, and clients of a hosted server."""
+"""Client-side helpers shared by tests: a minimal tasks-extension client, an MCP Apps host declaration, and
+clients of a hosted server."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ from pydantic import ConfigDict, Field
 from clipia_mcp.sandbox import EmulatorServer
 
 TASKS = "io.modelcontextprotocol/tasks"
+
+
+class AppsHost(ClientExtension):
+    """What an MCP Apps host declares (``io.modelcontextprotocol/ui`` with the app MIME type)."""
+
+    identifier = "io.modelcontextprotocol/ui"
+
+    def settings(self) -> dict[str, object]:
+        return {"mimeTypes": ["text/html;profile=mcp-app"]}
 
 
 class CreateTaskResult(Result):

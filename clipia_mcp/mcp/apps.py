@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from mcp.server.apps import Apps, ResourceCsp
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, Tool
 from pydantic import Field
 
 from clipia_mcp.core import validation as check
@@ -42,6 +42,14 @@ def is_app_only(meta: dict[str, Any] | None) -> bool:
     """Whether a tool's ``_meta`` makes it visible to apps only (hidden from the model)."""
     ui = (meta or {}).get("ui")
     return isinstance(ui, dict) and ui.get("visibility") == ["app"]
+
+
+def without_ui(tool: Tool) -> Tool:
+    """``tool`` without its ``_meta.ui`` (for clients that did not negotiate MCP Apps)."""
+    if not tool.meta or "ui" not in tool.meta:
+        return tool
+    meta = {k: v for k, v in tool.meta.items() if k != "ui"}
+    return tool.model_copy(update={"meta": meta or None})
 
 
 def card_html() -> str:
@@ -76,9 +84,9 @@ def build_apps(settings: Settings) -> Apps:
     async def card_refresh(
         request_id: RequestId,
         ctx: Context,
-        wait_s: Annotated[float, Field(description="Wait up to this long for it to finish.", ge=0)] = 2.0,
+        wait_s: Annotated[float, Field(description="Seconds to wait for it to finish.", ge=0)] = 2.0,
     ) -> Annotated[CallToolResult, RequestView]:
-        """The generation's current state for the card (app-only: hidden from the model)."""
+        """The generation's state for its card (app-only)."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             rid = check.request_id(request_id)

@@ -179,7 +179,7 @@ def register(mcp: MCPServer[Any], legacy: LegacySubscriptions) -> None:
         except ClipiaMcpError as exc:
             raise ResourceNotFoundError(f"Unknown request {request_id[:64]!r}: {exc.message}") from None
         saved = await rt.engine.outputs.saved(record)
-        return json.dumps(view(record, is_test=caller.sandbox, saved=saved).model_dump(mode="json"),
+        return json.dumps(view(record, is_test=caller.sandbox, saved=saved).model_dump(mode="json", exclude_none=True),
                           separators=(",", ":"))
 
     lowlevel = mcp._lowlevel_server  # noqa: SLF001 - the documented way to add a raw handler
@@ -240,4 +240,4 @@ async def read_spend(ctx: Context[Any, Any]) -> str:
         summary = await spend_view(rt, rt.caller_for(ctx))
     except ClipiaMcpError as exc:
         raise ResourceNotFoundError(f"No spending summary: {exc.message}") from None
-    return json.dumps(summary.model_dump(mode="json"), separators=(",", ":"))
+    return json.dumps(summary.model_dump(mode="json", exclude_none=True), separators=(",", ":"))

@@ -85,12 +85,13 @@ def next_step(record: RequestRecord, is_test: bool = False) -> str:
 
 def view_data(record: RequestRecord, *, is_test: bool = False, saved: Mapping[str, SavedFile] | None = None
               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """``view(record).model_dump(mode="json")`` built directly (no model round trip), with the media files.
+    """``view(record).model_dump(mode="json", exclude_none=True)`` built directly (no model round trip), with
+    the media files.
 
     Every waiter's answer is built with this, so it stays on the fan-out's critical path: keep it cheap.
     """
     media = _media_of(record, saved)
-    return {
+    data = {
         "request_id": record.request_id,
         "status": record.status,
         "done": record.terminal,
@@ -107,7 +108,8 @@ def view_data(record: RequestRecord, *, is_test: bool = False, saved: Mapping[st
         "completed_at": iso_seconds(record.completed_at),
         "resource_uri": resource_uri(record.request_id),
         "next_step": next_step(record, is_test),
-    }, media
+    }
+    return {k: v for k, v in data.items() if v is not None}, media
 
 
 def view(record: RequestRecord, *, is_test: bool = False, saved: Mapping[str, SavedFile] | None = None
@@ -148,13 +150,16 @@ def _media_of(record: RequestRecord, saved: Mapping[str, SavedFile] | None) -> l
         if local is not None:
             path = Path(local.path)
             m.update(local_path=str(path), file_url=path.as_uri(), size_bytes=local.size_bytes or m["size_bytes"])
-    return media
+    return [{k: v for k, v in m.items() if v is not None} for m in media]
 
 
 def structured(model: BaseModel | dict[str, Any], extra: list[ContentBlock] | None = None, *,
                meta: dict[str, Any] | None = None, text: str | None = None) -> CallToolResult:
-    """A successful result: structured content plus a compact text block with the same JSON."""
-    data = model if isinstance(model, dict) else model.model_dump(mode="json")
+    """A successful result: structured content plus a compact text block with the same JSON.
+
+    Optional fields without a value are left out (their schemas say so): nulls only cost context.
+    """
+    data = model if isinstance(model, dict) else model.model_dump(mode="json", exclude_none=True)
     if text is None:
         text = dumps_compact(data)
     content: list[ContentBlock] = [TextContent(type="text", text=text)]
@@ -183,20 +188,21 @@ def media_links(media: list[dict[str, Any]]) -> list[ContentBlock]:
     for m in media:
         kind = m["kind"]
         links.append(ResourceLink(type="resource_link", uri=m["url"], name=m["name"], title=f"{kind} output",
-                                  mime_type=m["mime_type"], size=m["size_bytes"], description=_describe(m)))
-        if m["file_url"]:
+                                  mime_type=m["mime_type"], size=m.get("size_bytes"), description=_describe(m)))
+        if m.get("file_url"):
             links.append(ResourceLink(type="resource_link", uri=m["file_url"],
-                                      name=Path(m["local_path"] or m["name"]).name,
+                                      name=Path(m.get("local_path") or m["name"]).name,
                                       title=f"{kind} output (saved locally)", mime_type=m["mime_type"],
-                                      size=m["size_bytes"], description=f"{_describe(m)} saved at {m['local_path']}"))
+                                      size=m.get("size_bytes"),
+                                      description=f"{_describe(m)} saved at {m.get('local_path')}"))
     return links
 
 
 def _describe(m: dict[str, Any]) -> str:
     bits: list[str] = [m["kind"]]
-    if m["width"] and m["height"]:
+    if m.get("width") and m.get("height"):
         bits.append(f"{m['width']}x{m['height']}")
-    if m["duration"]:
+    if m.get("duration"):
         bits.append(f"{m['duration']:g}s")
     return " ".join(bits)
 

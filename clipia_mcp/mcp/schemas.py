@@ -57,6 +57,42 @@ def compact(schema: Any, *, descriptions: bool = True, _name: str | None = None)
     return out
 
 
+def omittable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its optional properties (at any depth) published without their ``null`` alternative.
+
+    Inputs: an optional argument is simply left out; the server still accepts an explicit null (arguments are
+    validated by the tool's own signature, not by this schema). Outputs: results leave out optional fields
+    that have no value (``exclude_none``), so a null never appears where the schema now forbids it.
+    Free-form objects (no ``properties``) are left alone: their nulls are data.
+    """
+    items = schema.get("items")
+    if isinstance(items, dict):
+        schema = {**schema, "items": omittable(items)}
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        return schema
+    required = set(schema.get("required", []))
+    out: dict[str, Any] = {}
+    for name, prop in props.items():
+        if isinstance(prop, dict):
+            prop = omittable(prop if name in required else _without_null(prop))
+        out[name] = prop
+    return {**schema, "properties": out}
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    kind = prop.get("type")
+    if isinstance(kind, list) and "null" in kind:
+        rest = [k for k in kind if k != "null"]
+        return {**prop, "type": rest[0] if len(rest) == 1 else rest}
+    options = prop.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [o for o in options if o != {"type": "null"}]
+        if len(rest) == 1 and isinstance(rest[0], dict):
+            return {**{k: v for k, v in prop.items() if k != "anyOf"}, **rest[0]}
+    return prop
+
+
 def inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` with every ``$defs`` entry substituted where it is referenced (no recursive models here)."""
     defs = schema.get("$defs")
@@ -101,12 +137,10 @@ def derive_output_schemas(tools: dict[str, Callable[..., Any]],
         model = output_model_of(tools[name])
         if model is None:
             continue
-        schema = compact(inline_defs(model.model_json_schema()), descriptions=False)
+        schema = omittable(compact(inline_defs(model.model_json_schema()), descriptions=False))
         owner = owners.setdefault(json.dumps(schema, sort_keys=True), name)
-        if owner != name:
-            required = list(schema.get("required", []))[:3]
-            schema = {"type": "object", "description": f"The same object as {owner} returns.",
-                      "properties": {k: schema["properties"][k] for k in required}, "required": required}
+        if owner != name:  # the model reads the shape once; clients validate the one object type
+            schema = {"type": "object", "description": f"Same as {owner}."}
         published[name] = schema
     return {name: published[name] for name in sorted(published)}
 
@@ -131,7 +165,7 @@ def publish_schemas(mcp: MCPServer[Any], tools: dict[str, Callable[..., Any]]) -
     if missing:
         published = {**derive_output_schemas(tools), **{k: v for k, v in published.items() if k not in missing}}
     for tool in mcp._tool_manager.list_tools():  # noqa: SLF001 - the SDK has no public setter for schemas
-        tool.parameters = compact(inline_defs(tool.parameters))
+        tool.parameters = omittable(compact(inline_defs(tool.parameters)))
         if tool.name in published:
             tool.fn_metadata.output_schema = published[tool.name]
 
@@ -140,7 +174,7 @@ if __name__ == "__main__":  # python -m clipia_mcp.mcp.schemas: rewrite output_s
     from clipia_mcp.core.settings import Settings
     from clipia_mcp.mcp.server import build_server
 
-    server = build_server(Settings())
+    server = build_server(Settings(sandbox=True))  # the sandbox has every provider, so every tool
     OUTPUT_SCHEMAS.write_text(json.dumps(derive_output_schemas(server.tool_functions), indent=1) + "\n",
                               encoding="utf-8")
     print(f"wrote {OUTPUT_SCHEMAS}")

@@ -36,7 +36,7 @@ from clipia_mcp.core import metrics
 from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.mcp import logs, prompts, resources
-from clipia_mcp.mcp.apps import build_apps, is_app_only
+from clipia_mcp.mcp.apps import build_apps, is_app_only, without_ui
 from clipia_mcp.mcp.results import error_result
 from clipia_mcp.mcp.runtime import Runtime, open_runtime
 from clipia_mcp.mcp.schemas import publish_schemas
@@ -136,10 +136,11 @@ class ClipiaMCPServer(MCPServer[Runtime]):
     async def _handle_list_tools(
         self, ctx: ServerRequestContext[Runtime], params: PaginatedRequestParams | None
     ) -> ListToolsResult:
-        """Every tool, less the app-only ones (the card's refresh) for clients without MCP Apps."""
+        """Every tool; clients without MCP Apps get neither the app-only tools (the card's refresh) nor the
+        ``_meta.ui`` links they cannot render (context they would only pay for)."""
         tools = await self.list_tools()
         if not client_supports_apps(ctx):
-            tools = [t for t in tools if not is_app_only(t.meta)]
+            tools = [without_ui(t) for t in tools if not is_app_only(t.meta)]
         return ListToolsResult(tools=tools)
 
     async def _handle_list_resources(
@@ -247,7 +248,7 @@ def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
     _truthful_list_changed(mcp)
     mcp._lowlevel_server.add_request_handler(  # noqa: SLF001 - tasks extend the SDK's listen handler
         "subscriptions/listen", SubscriptionsListenRequestParams, TaskListenHandler(bus, tasks))
-    register_all(mcp)
+    register_all(mcp, settings)
     publish_schemas(mcp, mcp.tool_functions)
     resources.register(mcp, legacy)
     prompts.register(mcp)

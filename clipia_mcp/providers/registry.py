@@ -6,6 +6,7 @@ Adding a provider: a new folder under ``providers/`` with a ``SPEC`` and one lin
 
 from __future__ import annotations
 
+from clipia_mcp.core.settings import Settings
 from clipia_mcp.providers.reka import SPEC as REKA
 from clipia_mcp.providers.spec import ProviderSpec
 
@@ -20,6 +21,11 @@ def spec_for(model: str | None) -> ProviderSpec | None:
             if model in spec.models:
                 return spec
     return None
+
+
+def configured(settings: Settings) -> tuple[ProviderSpec, ...]:
+    """The extra providers this server can use: configured by the operator, or emulated by the sandbox."""
+    return tuple(spec for spec in EXTRA_PROVIDERS if settings.sandbox or spec.credentials(settings) is not None)
 
 
 def extra_models() -> frozenset[str]:

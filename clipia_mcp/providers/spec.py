@@ -25,3 +25,5 @@ class ProviderSpec:
     build: Callable[[Settings, str, str], QueueProvider] = field(repr=False)
     #: The API key and base URL from settings, or None when the provider is not configured.
     credentials: Callable[[Settings], tuple[str, str] | None] = field(repr=False, default=lambda s: None)
+    #: Its finished jobs can be deleted (``capabilities.delete``): the ``delete_clip`` tool is offered.
+    deletes_jobs: bool = False

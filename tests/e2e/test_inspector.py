@@ -43,6 +43,7 @@ def test_inspector_streamable_http_both_eras(emu: EmulatorServer, live_key, tmp_
     with http_server("streamable-http", server_env(emu, live_key, tmp_path)) as sp:
         for era in ("legacy", "modern"):
             tools = inspector(sp.url, "--protocol-era", era, "--method", "tools/list")
-            assert len(tools["result"]["tools"]) == 13  # app-only card_refresh is left out without MCP Apps
+            # 12: no app-only card_refresh without MCP Apps, no delete_clip without a provider that deletes jobs
+            assert len(tools["result"]["tools"]) == 12
             res = inspector(sp.url, "--protocol-era", era, "--method", "tools/call", "--tool-name", "get_balance")
             assert res["result"]["structuredContent"]["credits"] == 1000

@@ -170,7 +170,7 @@ def test_ts_client_receives_every_error_code(emu: EmulatorServer, live_key: Key,
         expect("invalid_input", c.call("list_requests", {"status": "done"}))
         expect("not_found", c.call("get_status", {"request_id": str(uuid.uuid4())}))
         expect("not_found", c.call("get_result", {"request_id": str(uuid.uuid4())}))
-        expect("not_found", c.call("delete_clip", {"request_id": str(uuid.uuid4())}))
+        expect("not_found", c.call("forget", {"request_id": str(uuid.uuid4())}))
         expect("model_not_found", c.call("get_model", {"model": "no-such-model"}))
         expect("model_not_found", c.call("estimate_cost", {"model": "no-such-model", "input": {"prompt": "x"}}))
         expect("model_not_found", c.call("generate", {"model": "no-such-model", "input": {"prompt": "x"}}))

@@ -10,7 +10,7 @@ import anyio
 import pytest
 from conftest import structured
 from mcp import Client
-from mcp.client.extension import ClientExtension
+from support import AppsHost
 
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.mcp.apps import card_html, media_domains
@@ -19,15 +19,6 @@ from clipia_mcp.sandbox import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 CARD = "ui://clipia/generation-card.html"
-
-
-class AppsHost(ClientExtension):
-    """What an MCP Apps host declares."""
-
-    identifier = "io.modelcontextprotocol/ui"
-
-    def settings(self) -> dict[str, object]:
-        return {"mimeTypes": ["text/html;profile=mcp-app"]}
 
 
 def _settings(emu: EmulatorServer, key: str) -> Settings:

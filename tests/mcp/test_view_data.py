@@ -28,8 +28,9 @@ RECORDS = [
 @pytest.mark.parametrize("is_test", [False, True])
 def test_view_data_is_the_models_dump(record: RequestRecord, is_test: bool) -> None:
     data, _ = view_data(record, is_test=is_test)
-    expected = view(record, is_test=is_test).model_dump(mode="json")
+    expected = view(record, is_test=is_test).model_dump(mode="json", exclude_none=True)
     assert data == expected
+    assert None not in data.values() and all(None not in m.values() for m in data.get("media", []))
     assert list(data) == list(expected)
 
 

@@ -7,12 +7,19 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
+from clipia_mcp.core.settings import Settings
 from clipia_mcp.mcp.tools import catalogue, generate, requests
+from clipia_mcp.providers.registry import configured
 
 
-def register_all(mcp: MCPServer[Any]) -> None:
-    """Add every tool, then strip docstring indentation from descriptions (clients show them verbatim)."""
+def register_all(mcp: MCPServer[Any], settings: Settings) -> None:
+    """Add every tool, then strip docstring indentation from descriptions (clients show them verbatim).
+
+    A tool that only a configured provider can serve (``delete_clip``) is left out otherwise: it could only fail.
+    """
     requests.register(mcp)
+    if any(spec.deletes_jobs for spec in configured(settings)):
+        requests.register_delete(mcp)
     catalogue.register(mcp)
     generate.register(mcp)
     for tool in mcp._tool_manager.list_tools():  # noqa: SLF001 - no public setter

@@ -59,14 +59,13 @@ def register(mcp: MCPServer[Any]) -> None:
     async def list_models(
         ctx: Context,
         type: Annotated[  # noqa: A002 - the API's field name
-            Literal["image", "video", "audio", "text"] | None, Field(description="Only models of this type.")
+            Literal["image", "video", "audio", "text"] | None, Field()
         ] = None,
         search: Annotated[
-            str | None, Field(description="Text to find in slug, name or description.",
-                              max_length=200)
+            str | None, Field(description="Text in slug, name or description.", max_length=200)
         ] = None,
     ) -> Annotated[CallToolResult, ModelList]:
-        """The Clipia model catalogue: slug, type, capabilities and price in credits at default settings."""
+        """The model catalogue: slug, type, capabilities and price in credits at defaults."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             needle = (search or "").strip().lower()
@@ -85,7 +84,7 @@ def register(mcp: MCPServer[Any]) -> None:
 
     @mcp.tool(title="Get model details", annotations=READ)
     async def get_model(model: ModelSlug, ctx: Context) -> Annotated[CallToolResult, ModelDetail]:
-        """One model's input parameters (names, types, allowed values, bounds), pricing and limits."""
+        """A model's input parameters (types, allowed values, bounds), pricing and limits."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             m = await rt.service.get_model(caller, check.model_slug(model, extra_models()))
@@ -109,8 +108,7 @@ def register(mcp: MCPServer[Any]) -> None:
     @mcp.tool(title="Estimate cost", annotations=READ)
     async def estimate_cost(model: ModelSlug, input: ModelInput, ctx: Context  # noqa: A002
                             ) -> Annotated[CallToolResult, EstimateView]:
-        """Exact credit cost of a generation with this input (nothing is queued), the balance, whether it
-        is affordable, and input keys the model would ignore."""
+        """Exact credit cost of this input (nothing queued), the balance, and input keys the model ignores."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             slug = check.model_slug(model, extra_models())
@@ -130,7 +128,7 @@ def register(mcp: MCPServer[Any]) -> None:
 
     @mcp.tool(title="Get balance", annotations=READ)
     async def get_balance(ctx: Context) -> Annotated[CallToolResult, BalanceView]:
-        """The account's credit balance and the API key's usage over the last 30 days."""
+        """The credit balance, the key's 30-day usage and your spend limits."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             b = await rt.service.balance(caller)
@@ -147,13 +145,11 @@ def register(mcp: MCPServer[Any]) -> None:
     @mcp.tool(title="Spending summary", annotations=READ)
     async def spend_summary(
         ctx: Context,
-        since: Annotated[str | None, Field(description="From this date (UTC, e.g. 2026-11-01) or ISO time; "
-                                                       "default 30 days ago.", max_length=40)] = None,
-        until: Annotated[str | None, Field(description="To the end of this date, or this ISO time; default now.",
+        since: Annotated[str | None, Field(description="UTC date or ISO time (default: 30 days ago).",
                                            max_length=40)] = None,
+        until: Annotated[str | None, Field(description="Date (inclusive) or ISO time.", max_length=40)] = None,
     ) -> Annotated[CallToolResult, SpendView]:
-        """Credits spent per day and per model (from this server's journal), plus the balance and the
-        account's own 30-day usage. Also readable as the resource clipia://spend."""
+        """Credits spent per day and model (this server's journal), balance, 30-day usage; also clipia://spend."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             start, end = check.time_bound(since, "since"), check.time_bound(until, "until", end=True)

@@ -40,11 +40,10 @@ class GenerateOptions(BaseModel):
 
     webhook_url: str | None = Field(default=None, description="https URL Clipia POSTs the result to.",
                                     max_length=2048)
-    idempotency_key: str | None = Field(default=None, description="Same key: same generation, never paid twice.",
+    idempotency_key: str | None = Field(default=None, description="Same key: same request, never paid twice.",
                                         max_length=255)
-    wait_s: float | None = Field(default=None, ge=0,
-                                 description="Seconds to wait inline (clamped to the call limit).")
-    include_preview: bool | None = Field(default=None, description="Inline preview of the first image.")
+    wait_s: float | None = Field(default=None, ge=0, description="Seconds to wait (clamped to the call limit).")
+    include_preview: bool | None = Field(default=None, description="Inline image preview.")
 
 
 class CostConfirmation(BaseModel):
@@ -100,16 +99,15 @@ def register(mcp: MCPServer[Any]) -> None:
         input: ModelInput,  # noqa: A002
         ctx: Context,
         confirmation: Annotated[CostConfirmation, Resolve(confirm_cost_resolver)],
-        options: Annotated[GenerateOptions | None, Field(description="Webhook, idempotency key, wait.")] = None,
-        confirm_cost: Annotated[bool, Field(description="Skip the cost confirmation (the user already agreed).")]
+        options: Annotated[GenerateOptions | None, Field()] = None,
+        confirm_cost: Annotated[bool, Field(description="The user already agreed to the cost.")]
         = False,
         new_variation: NewVariation = False,
     ) -> Annotated[CallToolResult, RequestView]:
         """Generate an image, video or audio file in one call: submit, wait with progress, return the files.
 
-        If it outlasts the inline wait, its status comes back with the request_id: continue with
-        wait_for_result (task-capable clients get a task). Costly generations ask the user first.
-        Same prompt again returns the earlier result; new_variation=true makes another version.
+        A longer one returns its status: continue with wait_for_result. Costly ones ask the user first.
+        A repeat returns the earlier result; new_variation=true makes another.
         """
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:

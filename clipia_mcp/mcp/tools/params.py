@@ -9,27 +9,24 @@ from pydantic import Field
 
 from clipia_mcp.core import constants as C
 
-RequestId = Annotated[
-    str, Field(description="From submit_generation.", min_length=1, max_length=100)
-]
+RequestId = Annotated[str, Field(min_length=1, max_length=100)]
 ModelSlug = Annotated[
-    str, Field(description="Slug from list_models, e.g. 'nano-banana-2'.",
+    str, Field(description="Slug from list_models.",
                min_length=1, max_length=C.MAX_MODEL_SLUG_CHARS)
 ]
 ModelInput = Annotated[
     dict[str, Any],
-    Field(description="Model parameters, e.g. {\"prompt\": \"a red fox\"}; get_model lists them."),
+    Field(description="Parameters, e.g. {\"prompt\": \"a fox\"}; see get_model."),
 ]
 IncludePreview = Annotated[bool | None, Field(
-    description="Inline preview of the first image (default: server setting).")]
+    description="Inline image preview (default: server setting).")]
 
-# Hints at their spec defaults are left out (openWorldHint true; destructiveHint means nothing when read-only).
-SUBMIT = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
-READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True)
-LOCAL_READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
-DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
-LOCAL_DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
-                                    open_world_hint=False)
+# Hints at their spec defaults are left out (readOnlyHint false, openWorldHint true); destructiveHint and
+# idempotentHint mean nothing on a read-only tool. Paid submits say both explicitly.
+SUBMIT = ToolAnnotations(destructive_hint=False, idempotent_hint=False)
+READ = ToolAnnotations(read_only_hint=True)
+LOCAL_READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(destructive_hint=True, idempotent_hint=True)
+LOCAL_DESTRUCTIVE = ToolAnnotations(destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 NewVariation = Annotated[bool, Field(
-    description="True when the user asks for another version of the same prompt: skips the deduplication that "
-                "otherwise returns the earlier identical request (accidental repeats stay deduplicated).")]
+    description="Make a new version of an identical input (no deduplication).")]

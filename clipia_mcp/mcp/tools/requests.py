@@ -67,12 +67,10 @@ def register(mcp: MCPServer[Any]) -> None:
         idempotency_key: IdempotencyKey = None,
         new_variation: NewVariation = False,
     ) -> Annotated[CallToolResult, SubmitView]:
-        """Queue an image, video or audio generation and return at once with its request_id.
+        """Queue an image, video or audio generation; returns its request_id at once, then use wait_for_result.
 
-        Credits are reserved (see cost) and refunded if it fails; generations cannot be cancelled.
-        A repeat (same idempotency_key, or same model and input shortly after) returns the earlier
-        request instead of paying twice; new_variation=true makes another version on purpose.
-        Next: wait_for_result(request_id).
+        Credits are reserved, refunded on failure; no cancelling. A repeat (same idempotency_key or input)
+        returns the earlier request unpaid; new_variation=true makes another.
         """
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
@@ -90,8 +88,7 @@ def register(mcp: MCPServer[Any]) -> None:
 
     @mcp.tool(title="Get generation status", annotations=READ)
     async def get_status(request_id: RequestId, ctx: Context) -> Annotated[CallToolResult, RequestView]:
-        """Current status of a generation: IN_QUEUE (with queue_position), IN_PROGRESS (progress 0-100),
-        COMPLETED, FAILED or CANCELED. Returns at once."""
+        """Status now: IN_QUEUE (queue_position), IN_PROGRESS (progress), COMPLETED, FAILED, CANCELED."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             rid = check.request_id(request_id)
@@ -102,7 +99,7 @@ def register(mcp: MCPServer[Any]) -> None:
     @mcp.tool(title="Get generation result", annotations=READ, meta=CARD_TOOL_META)
     async def get_result(request_id: RequestId, ctx: Context, include_preview: IncludePreview = None
                          ) -> Annotated[CallToolResult, RequestView]:
-        """The result of a generation: status and, when COMPLETED, its files as resource links. Returns at once."""
+        """A generation's status and, once COMPLETED, its files as resource links."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             rid = check.request_id(request_id)
@@ -119,16 +116,12 @@ def register(mcp: MCPServer[Any]) -> None:
         ctx: Context,
         timeout_s: Annotated[
             float | None,
-            Field(description=f"Seconds to wait (default {C.WAIT_DEFAULT:g}, clamped to the per-call limit); "
-                              "if not done by then, the status is returned: call again.", ge=0),
+            Field(description=f"Seconds (default {C.WAIT_DEFAULT:g}, clamped to the call limit).", ge=0),
         ] = None,
         include_preview: IncludePreview = None,
     ) -> Annotated[CallToolResult, RequestView]:
-        """Wait for a generation to finish, reporting progress; returns the result.
-
-        When timeout_s passes first, the current status comes back (not an error): call again.
-        Videos take 1-10 minutes, images seconds.
-        """
+        """Wait for a generation with progress; returns the result, or the status after timeout_s (call
+        again). Videos take minutes."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             rid = check.request_id(request_id)
@@ -140,34 +133,16 @@ def register(mcp: MCPServer[Any]) -> None:
 
         return await run_tool(ctx, body)
 
-    @mcp.tool(title="Delete a Reka clip job", annotations=DESTRUCTIVE)
-    async def delete_clip(
-        request_id: RequestId,
-        ctx: Context,
-        delete_input_video: Annotated[bool, Field(description="Also remove the indexed source video.")] = False,
-    ) -> Annotated[CallToolResult, DeleteView]:
-        """Permanently delete a completed or failed Reka clip job (model reka/clips) and its outputs.
-
-        Only jobs created through this server by you can be deleted; running jobs cannot."""
-
-        async def body(rt: Runtime, caller: Caller) -> CallToolResult:
-            rid = check.request_id(request_id)
-            await rt.service.delete_job(caller, rid, delete_input_video)
-            return structured(DeleteView(request_id=rid, deleted=True, deleted_input_video=delete_input_video))
-
-        return await run_tool(ctx, body)
-
     @mcp.tool(title="Forget stored requests", annotations=LOCAL_DESTRUCTIVE)
     async def forget(
         ctx: Context,
-        request_id: Annotated[str | None, Field(description="Forget this one request.", max_length=100)] = None,
-        older_than_days: Annotated[float | None, Field(description="Forget requests older than this.", ge=0)]
-        = None,
-        everything: Annotated[bool, Field(description="Forget all your finished requests.")] = False,
-        delete_files: Annotated[bool, Field(description="Also delete the files saved locally.")] = True,
+        request_id: Annotated[str | None, Field(description="One request.", max_length=100)] = None,
+        older_than_days: Annotated[float | None, Field(description="Requests older than this.", ge=0)] = None,
+        everything: Annotated[bool, Field(description="All your finished requests.")] = False,
+        delete_files: Annotated[bool, Field(description="Also delete saved files.")] = True,
     ) -> Annotated[CallToolResult, ForgetView]:
-        """Delete what this server stored about your finished generations: prompts, results, tasks and
-        saved files. Running generations are kept. Clipia's own account history is not affected."""
+        """Delete what this server stored of your finished generations (prompts, results, tasks, files);
+        Clipia's own history stays."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             if sum((request_id is not None, older_than_days is not None, everything)) != 1:
@@ -190,20 +165,14 @@ def register(mcp: MCPServer[Any]) -> None:
     async def list_requests(
         ctx: Context,
         status: Annotated[
-            Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELED"] | None,
-            Field(description="Only requests with this status."),
+            Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELED"] | None, Field()
         ] = None,
-        limit: Annotated[int, Field(description=f"How many, newest first (at most {C.MAX_LIST_LIMIT}).", ge=1)]
-        = 20,
-        model: Annotated[str | None, Field(description="Only this model slug.", max_length=C.MAX_MODEL_SLUG_CHARS)]
-        = None,
-        since: Annotated[str | None, Field(description="Created on/after: 2026-11-01 (UTC) or an ISO time.",
-                                           max_length=40)] = None,
-        until: Annotated[str | None, Field(description="Created before the end of this date, or this ISO time.",
-                                           max_length=40)] = None,
+        limit: Annotated[int, Field(description=f"At most {C.MAX_LIST_LIMIT}.", ge=1)] = 20,
+        model: Annotated[str | None, Field(max_length=C.MAX_MODEL_SLUG_CHARS)] = None,
+        since: Annotated[str | None, Field(description="UTC date (2026-11-01) or ISO time.", max_length=40)] = None,
+        until: Annotated[str | None, Field(description="Date (inclusive) or ISO time.", max_length=40)] = None,
     ) -> Annotated[CallToolResult, RequestListView]:
-        """Requests this server submitted or looked up for you, newest first, from its journal (kept across
-        restarts); filter by status, model, since/until."""
+        """Your requests from this server's journal (kept across restarts), newest first."""
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             records = await rt.service.list_requests(
@@ -220,5 +189,24 @@ def register(mcp: MCPServer[Any]) -> None:
                     resource_uri=resource_uri(r.request_id),
                 ))
             return structured(RequestListView(count=len(items), requests=items))
+
+        return await run_tool(ctx, body)
+
+
+def register_delete(mcp: MCPServer[Any]) -> None:
+    """Add ``delete_clip`` (only when a provider that can delete jobs is configured)."""
+
+    @mcp.tool(title="Delete a Reka clip job", annotations=DESTRUCTIVE)
+    async def delete_clip(
+        request_id: RequestId,
+        ctx: Context,
+        delete_input_video: Annotated[bool, Field(description="Also delete the source video.")] = False,
+    ) -> Annotated[CallToolResult, DeleteView]:
+        """Permanently delete a finished Reka clip job (reka/clips) you created here, and its outputs."""
+
+        async def body(rt: Runtime, caller: Caller) -> CallToolResult:
+            rid = check.request_id(request_id)
+            await rt.service.delete_job(caller, rid, delete_input_video)
+            return structured(DeleteView(request_id=rid, deleted=True, deleted_input_video=delete_input_video))
 
         return await run_tool(ctx, body)

@@ -25,4 +25,5 @@ SPEC = ProviderSpec(
     setup_hint="reka/clips needs REKA_API_KEY (Reka Vision clip generation is not set up).",
     build=_build,
     credentials=_credentials,
+    deletes_jobs=True,
 )
