@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import anyio
-import httpx
 
 from clipia_mcp.core import constants as C
 from clipia_mcp.core.media import MediaFile, extract_media
 from clipia_mcp.core.records import RequestRecord, SavedFile
 from clipia_mcp.core.settings import Settings
+from clipia_mcp.engine.media_client import MediaClient
 from clipia_mcp.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,10 @@ class SaveRefused(Exception):
 class OutputSaver:
     """Downloads a finished request's files once and records them; off when ``output_dir`` is None."""
 
-    def __init__(self, settings: Settings, store: Store, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: Settings, store: Store, media: MediaClient) -> None:
         self.directory = settings.output_dir if settings.save_outputs else None
         self.store = store
-        self.http = http
+        self.media = media
         self._locks: dict[tuple[str, str], anyio.Lock] = {}
 
     @property
@@ -61,6 +61,8 @@ class OutputSaver:
         media = [m for m in extract_media(record.output) if m.url not in files]
         if not media:
             return files
+        import httpx  # only when saving is on and a file is missing
+
         key = (record.owner, record.request_id)
         lock = self._locks.setdefault(key, anyio.Lock())
         try:
@@ -88,7 +90,7 @@ class OutputSaver:
         cap = C.SAVE_MAX_BYTES.get(m.kind, C.SAVE_MAX_BYTES["file"])
         await anyio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
         with anyio.fail_after(C.SAVE_FETCH_TIMEOUT):
-            async with self.http.stream("GET", m.url) as resp:
+            async with self.media.http.stream("GET", m.url) as resp:
                 if resp.status_code != 200:
                     raise SaveRefused(f"HTTP {resp.status_code}")
                 ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -11,13 +11,14 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 
 from clipia_mcp.core.errors import ConfigError
 from clipia_mcp.core.settings import ApiKey, Settings
 from clipia_mcp.engine.caller import Caller
+from clipia_mcp.engine.media_client import MediaClient
 from clipia_mcp.engine.outputs import OutputSaver
 from clipia_mcp.engine.service import QueueService
 from clipia_mcp.engine.tracker import Tracker
@@ -25,6 +26,9 @@ from clipia_mcp.providers.base import QueueProvider
 from clipia_mcp.providers.clipia.client import ClipiaClient
 from clipia_mcp.providers.registry import EXTRA_PROVIDERS
 from clipia_mcp.store.base import Store
+
+if TYPE_CHECKING:
+    from clipia_mcp.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/clipia"
@@ -46,6 +50,8 @@ class Engine:
     clipia_url: str
     #: Saves finished outputs locally (a no-op unless --output-dir is on).
     outputs: OutputSaver
+    #: Fetches output files (previews, saved outputs); made on the first fetch.
+    media: MediaClient
 
 
 def is_shared(settings: Settings) -> bool:
@@ -66,29 +72,31 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         async with PostgresStore(url) as pg:
             yield pg
         return
-    from clipia_mcp.store.sqlite import SqliteStore
-
-    store = SqliteStore(None if url == ":memory:" else Path(url).expanduser()) if url \
-        else SqliteStore(settings.journal_path)
+    store = _open_sqlite(settings)
     try:
         yield store
     finally:
         await store.aclose()
 
 
+def _open_sqlite(settings: Settings) -> SqliteStore:
+    from clipia_mcp.store.sqlite import SqliteStore
+
+    url = settings.store_url
+    return SqliteStore(None if url == ":memory:" else Path(url).expanduser()) if url \
+        else SqliteStore(settings.journal_path)
+
+
 def probe_store(settings: Settings) -> None:
     """Open and close the configured store once, so a bad journal path fails at startup in one line
-    (:class:`~clipia_mcp.core.errors.StoreError`) instead of inside the server's lifespan."""
+    (:class:`~clipia_mcp.core.errors.StoreError`) instead of inside the server's lifespan.
 
+    Synchronous (SQLite opens synchronously): no event loop is started for it, on the path to the first answer.
+    """
     url = settings.store_url
     if url and url.startswith(("postgresql://", "postgres://")):
         return  # a database that is briefly down is the readiness probe's business, not a startup failure
-
-    async def probe() -> None:
-        async with open_store(settings):
-            pass
-
-    anyio.run(probe)
+    _open_sqlite(settings).close()
 
 
 @contextlib.asynccontextmanager
@@ -118,9 +126,9 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
         webhook = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}" \
             if settings.public_url and settings.webhook_secret else None
         service = QueueService(settings, store, tracker, webhook_url=webhook)
-        media_http = await stack.enter_async_context(httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.http_timeout, connect=10.0), follow_redirects=True))
-        outputs = OutputSaver(settings, store, media_http)
+        media = MediaClient(settings.http_timeout)
+        stack.push_async_callback(media.aclose)
+        outputs = OutputSaver(settings, store, media)
         caller = None
         if api_key is not None:
             client = ClipiaClient(api_key, base_url=base_url, settings=settings)
@@ -136,7 +144,7 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
         if settings.retention_days is not None:
             tg.start_soon(_retention, service)
         yield Engine(settings=settings, service=service, caller=caller, providers=providers, clipia_url=base_url,
-                     outputs=outputs)
+                     outputs=outputs, media=media)
 
 
 async def _recover(service: QueueService, caller: Caller, all_owners: bool) -> None:

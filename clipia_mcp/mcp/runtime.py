@@ -30,20 +30,11 @@ class Runtime:
     caller_resolver: CallerResolver | None = None
     #: Publishes "this owner's request list changed" to that owner's listen streams only.
     list_changed: Callable[[str], Awaitable[None]] | None = None
-    _media_http: httpx.AsyncClient | None = None
 
     @property
     def media_http(self) -> httpx.AsyncClient:
-        """The client that fetches previews, created on the first preview (httpx is not loaded at startup)."""
-        if self._media_http is None:
-            import httpx
-
-            self._media_http = httpx.AsyncClient(timeout=5.0, follow_redirects=True)
-        return self._media_http
-
-    async def aclose(self) -> None:
-        if self._media_http is not None:
-            await self._media_http.aclose()
+        """The engine's media client (previews use the same one as saved outputs; made on the first fetch)."""
+        return self.engine.media.http
 
     async def request_list_changed(self, owner: str) -> None:
         """Tell ``owner``'s sessions (and no other tenant's) that their request list changed."""
@@ -81,10 +72,6 @@ def runtime_of(ctx: Context[Any, Any]) -> Runtime:
 
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings, *, recover_all_owners: bool = False) -> AsyncIterator[Runtime]:
-    """Start the engine and the media client; close both on exit."""
+    """Start the engine (with its media client); close both on exit."""
     async with open_engine(settings, recover_all_owners=recover_all_owners) as engine:
-        rt = Runtime(engine=engine)
-        try:
-            yield rt
-        finally:
-            await rt.aclose()
+        yield Runtime(engine=engine)

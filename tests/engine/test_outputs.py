@@ -14,6 +14,7 @@ from mcp import Client
 
 from clipia_mcp.core.records import RequestRecord
 from clipia_mcp.core.settings import Settings, default_output_dir
+from clipia_mcp.engine.media_client import MediaClient
 from clipia_mcp.engine.outputs import OutputSaver
 from clipia_mcp.mcp.server import build_server
 from clipia_mcp.sandbox import EmulatorServer
@@ -90,7 +91,7 @@ async def _save_with(tmp_path: Path, handler: httpx.MockTransport, url_path: str
     store = SqliteStore(None)
     settings = Settings(save_outputs=True, output_dir=tmp_path / "out")
     async with httpx.AsyncClient(transport=handler) as http:
-        saved = await OutputSaver(settings, store, http).saved(_record(url_path))
+        saved = await OutputSaver(settings, store, MediaClient(5.0, client=http)).saved(_record(url_path))
     store.close()
     return dict(saved)
 
