@@ -122,7 +122,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def serve(args: argparse.Namespace) -> int:
     from clipia_mcp.core.settings import Settings
-    from clipia_mcp.transports.http import resolve_auth
+    from clipia_mcp.transports.auth_mode import resolve_auth
 
     transport = args.transport or ("streamable-http" if args.port is not None else "stdio")
     if transport == "stdio" and args.port is not None:
@@ -138,7 +138,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from clipia_mcp.engine.runtime import probe_store
     from clipia_mcp.mcp.server import build_server
-    from clipia_mcp.transports.http import oauth_options
+    from clipia_mcp.transports.auth_mode import oauth_options
 
     probe_store(settings)  # a corrupt, read-only or directory journal: one line and exit 2
 

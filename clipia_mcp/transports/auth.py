@@ -26,7 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import httpx
@@ -41,8 +41,8 @@ from clipia_mcp.engine.caller import Caller
 from clipia_mcp.engine.runtime import shared_caller
 from clipia_mcp.engine.service import QueueService
 from clipia_mcp.providers.clipia.client import ClipiaClient
+from clipia_mcp.transports.auth_mode import AuthMode
 
-AuthMode = Literal["none", "caller-key", "token", "oauth"]
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/webhooks/clipia"})
 SCOPE_KEY = "clipia_caller"
 log = logging.getLogger(__name__)

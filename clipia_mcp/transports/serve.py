@@ -18,7 +18,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from clipia_mcp.core import constants as C
 from clipia_mcp.mcp.server import ClipiaMCPServer
-from clipia_mcp.transports.auth import AuthMode
+from clipia_mcp.transports.auth_mode import AuthMode
 from clipia_mcp.transports.http import HttpTransport, build_http_app
 
 
