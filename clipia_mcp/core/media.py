@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from clipia_mcp.core.model import Model
 
 MediaKind = Literal["image", "video", "audio", "file"]
 
@@ -26,7 +26,7 @@ _MIME_BY_EXT = {
 _DEFAULT_MIME = {"image": "image/png", "video": "video/mp4", "audio": "audio/mpeg", "file": "application/octet-stream"}
 
 
-class MediaFile(BaseModel):
+class MediaFile(Model):
     """One output file. ``url`` is the full-quality file (``original_url`` when the API gives one)."""
 
     kind: MediaKind

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from clipia_mcp.core.model import Model
 
 #: Statuses after which a request never changes again.
 TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELED"})
 STATUSES = ("IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELED")
 
 
-class GenerationError(BaseModel):
+class GenerationError(Model):
     """Why a generation failed (``result.error`` or a webhook's ``error``)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -20,7 +22,7 @@ class GenerationError(BaseModel):
     message: str = ""
 
 
-class RequestRecord(BaseModel):
+class RequestRecord(Model):
     """A request as the journal (and the tracker) knows it."""
 
     request_id: str
@@ -50,7 +52,7 @@ class RequestRecord(BaseModel):
         return self.terminal and (self.status != "COMPLETED" or self.output is not None)
 
 
-class Intent(BaseModel):
+class Intent(Model):
     """A submit written down before the paid call; ``request_id`` is None until the API answered."""
 
     owner: str
@@ -65,7 +67,7 @@ class Intent(BaseModel):
     cost: int | None = None
 
 
-class TaskRecord(BaseModel):
+class TaskRecord(Model):
     """An MCP task (tasks extension) bound to one Clipia request."""
 
     task_id: str
@@ -75,7 +77,7 @@ class TaskRecord(BaseModel):
     cancelled_at: float | None = None
 
 
-class SpendRow(BaseModel):
+class SpendRow(Model):
     """One day and model of an owner's journal: requests, credits charged (COMPLETED) and still reserved."""
 
     day: str  # YYYY-MM-DD, UTC, by creation time
@@ -86,14 +88,14 @@ class SpendRow(BaseModel):
     reserved: int = 0
 
 
-class Forgotten(BaseModel):
+class Forgotten(Model):
     """What :meth:`Store.forget` removed: the requests (with their intents and tasks) and the file records."""
 
     request_ids: list[str] = Field(default_factory=list)
     files: list[SavedFile] = Field(default_factory=list)
 
 
-class SavedFile(BaseModel):
+class SavedFile(Model):
     """An output file downloaded once into the output directory (``--output-dir``)."""
 
     owner: str

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from clipia_mcp.core.model import Model
 from clipia_mcp.core.records import GenerationError
 
 __all__ = ["AccountResponse", "EstimateResponse", "GenerationError", "InputWarning", "ResultResponse",
            "StatusResponse", "SubmitResponse"]
 
 
-class _Lenient(BaseModel):
+class _Lenient(Model):
     model_config = ConfigDict(extra="ignore")
 
 

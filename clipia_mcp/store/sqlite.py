@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+from pydantic_core import from_json
 
 from clipia_mcp.core import metrics
 from clipia_mcp.core.errors import StoreError
@@ -466,14 +467,14 @@ def _record(row: sqlite3.Row) -> RequestRecord:
         request_id=row["request_id"],
         owner=row["owner"],
         model=row["model"],
-        input=json.loads(row["input_json"]) if row["input_json"] else None,
+        input=from_json(row["input_json"]) if row["input_json"] else None,
         idempotency_key=row["idempotency_key"],
         status=row["status"],
         queue_position=row["queue_position"],
         progress=row["progress"],
         cost=row["cost"],
-        output=json.loads(row["output_json"]) if row["output_json"] else None,
-        error=GenerationError.model_validate(json.loads(row["error_json"])) if row["error_json"] else None,
+        output=from_json(row["output_json"]) if row["output_json"] else None,
+        error=GenerationError.model_validate(from_json(row["error_json"])) if row["error_json"] else None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         completed_at=row["completed_at"],
