@@ -112,6 +112,22 @@ def view_data(record: RequestRecord, *, is_test: bool = False, saved: Mapping[st
     return {k: v for k, v in data.items() if v is not None}, media
 
 
+def summary_data(record: RequestRecord) -> dict[str, Any]:
+    """``RequestSummary`` (one ``list_requests`` row) as its JSON dump, built directly: a list answer builds many."""
+    prompt = (record.input or {}).get("prompt")
+    data = {
+        "request_id": record.request_id,
+        "model": record.model or "unknown",
+        "status": record.status,
+        "cost": record.cost,
+        "prompt": prompt[:200] if isinstance(prompt, str) else None,
+        "created_at": iso_seconds(record.created_at) or "",
+        "updated_at": iso_seconds(record.updated_at) or "",
+        "resource_uri": resource_uri(record.request_id),
+    }
+    return {k: v for k, v in data.items() if v is not None}
+
+
 def view(record: RequestRecord, *, is_test: bool = False, saved: Mapping[str, SavedFile] | None = None
          ) -> RequestView:
     """The tool output for a request (with local paths for outputs saved by ``--output-dir``)."""

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from clipia_mcp.core.media import MediaFile
+from clipia_mcp.core.model import Model
 from clipia_mcp.core.records import GenerationError
 from clipia_mcp.core.upstream import InputWarning
 
 
-class RequestView(BaseModel):
+class RequestView(Model):
     """A generation request as this server knows it: status, progress and (when done) its files."""
 
     request_id: str = Field(description="Clipia request id (UUID); the handle for every later call.")
@@ -35,7 +36,7 @@ class RequestView(BaseModel):
     next_step: str
 
 
-class SubmitView(BaseModel):
+class SubmitView(Model):
     """What ``submit_generation`` returns at once."""
 
     request_id: str
@@ -54,7 +55,7 @@ class SubmitView(BaseModel):
     next_step: str
 
 
-class ModelSummary(BaseModel):
+class ModelSummary(Model):
     slug: str
     type: str | None = None
     name: str | None = None
@@ -65,12 +66,12 @@ class ModelSummary(BaseModel):
     estimate_required: bool = False
 
 
-class ModelList(BaseModel):
+class ModelList(Model):
     count: int
     models: list[ModelSummary]
 
 
-class ModelDetail(BaseModel):
+class ModelDetail(Model):
     slug: str
     type: str | None = None
     name: str | None = None
@@ -81,7 +82,7 @@ class ModelDetail(BaseModel):
     text_limits: dict[str, Any] | None = None
 
 
-class EstimateView(BaseModel):
+class EstimateView(Model):
     model: str
     credits: int
     warnings: list[InputWarning] = Field(default_factory=list)
@@ -91,13 +92,13 @@ class EstimateView(BaseModel):
                                                             "credits are what a live key would pay; none are charged.")
 
 
-class SpendLimitsView(BaseModel):
+class SpendLimitsView(Model):
     max_cost_per_call: int | None = Field(default=None, description="Most credits one generation may cost.")
     remaining_today: int | None = Field(default=None, description="Credits this tenant may still spend today (UTC).")
     remaining_this_month: int | None = Field(default=None, description="Credits left this month (UTC).")
 
 
-class BalanceView(BaseModel):
+class BalanceView(Model):
     account_id: str | None = None
     credits: int | None = None
     usage_30d_requests: int | None = None
@@ -107,7 +108,7 @@ class BalanceView(BaseModel):
                                                                            "caller, when any are set.")
 
 
-class RequestSummary(BaseModel):
+class RequestSummary(Model):
     request_id: str
     model: str
     status: str
@@ -118,31 +119,31 @@ class RequestSummary(BaseModel):
     resource_uri: str
 
 
-class RequestListView(BaseModel):
+class RequestListView(Model):
     count: int
     requests: list[RequestSummary]
 
 
-class DeleteView(BaseModel):
+class DeleteView(Model):
     request_id: str
     deleted: bool
     deleted_input_video: bool
 
 
-class SpendDay(BaseModel):
+class SpendDay(Model):
     day: str = Field(description="UTC date (by when the request was created).")
     requests: int
     credits: int = Field(description="Credits charged (completed requests).")
 
 
-class SpendModel(BaseModel):
+class SpendModel(Model):
     model: str
     requests: int
     failed: int
     credits: int
 
 
-class SpendView(BaseModel):
+class SpendView(Model):
     """Spending from this server's journal, per day and per model, beside the account's own 30-day usage."""
 
     since: str
@@ -158,7 +159,7 @@ class SpendView(BaseModel):
     test_key: bool | None = Field(default=None, description="True on a test key or the sandbox: nothing is charged.")
 
 
-class ForgetView(BaseModel):
+class ForgetView(Model):
     """What ``forget`` removed from this server."""
 
     forgotten: int = Field(description="Finished requests removed (prompt, result, tasks, file records).")
@@ -167,7 +168,7 @@ class ForgetView(BaseModel):
     note: str
 
 
-class ErrorView(BaseModel):
+class ErrorView(Model):
     """The error object of an ``isError`` result (in ``_meta["io.clipia/error"]``)."""
 
     code: str = Field(description="Stable machine code (see the README's list of error codes).")

@@ -8,7 +8,9 @@ import anyio
 import pytest
 
 from clipia_mcp.core.records import GenerationError, RequestRecord
-from clipia_mcp.mcp.results import request_result, view, view_data
+from clipia_mcp.core.timeutil import iso_seconds
+from clipia_mcp.mcp.results import request_result, summary_data, view, view_data
+from clipia_mcp.mcp.views import RequestSummary
 
 NOW = time.time()
 RECORDS = [
@@ -44,3 +46,17 @@ def test_waiters_on_one_record_share_one_build_and_a_new_version_is_rebuilt() ->
         assert fresh.structured_content is not None and fresh.structured_content["cost"] == 6
 
     anyio.run(main)
+
+
+LONG_PROMPT = RECORDS[0].model_copy(update={"model": None, "input": {"prompt": "p" * 300}})
+
+
+@pytest.mark.parametrize("record", [*RECORDS, LONG_PROMPT], ids=lambda r: r.status)
+def test_summary_data_is_the_models_dump(record: RequestRecord) -> None:
+    prompt = (record.input or {}).get("prompt")
+    expected = RequestSummary(
+        request_id=record.request_id, model=record.model or "unknown", status=record.status, cost=record.cost,
+        prompt=prompt[:200] if isinstance(prompt, str) else None, created_at=iso_seconds(record.created_at) or "",
+        updated_at=iso_seconds(record.updated_at) or "", resource_uri=f"clipia://requests/{record.request_id}",
+    ).model_dump(mode="json", exclude_none=True)
+    assert summary_data(record) == expected and list(summary_data(record)) == list(expected)

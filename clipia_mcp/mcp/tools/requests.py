@@ -12,11 +12,10 @@ from pydantic import Field
 from clipia_mcp.core import constants as C
 from clipia_mcp.core import validation as check
 from clipia_mcp.core.errors import InvalidInputError, NotTrackedError
-from clipia_mcp.core.timeutil import iso_seconds
 from clipia_mcp.engine.caller import Caller
 from clipia_mcp.mcp.card import CARD_TOOL_META
 from clipia_mcp.mcp.progress import progress_reporter
-from clipia_mcp.mcp.results import request_result, resource_uri, structured, view, wants_preview
+from clipia_mcp.mcp.results import request_result, resource_uri, structured, summary_data, view, wants_preview
 from clipia_mcp.mcp.runtime import Runtime
 from clipia_mcp.mcp.tools.calling import run_tool
 from clipia_mcp.mcp.tools.params import (
@@ -31,7 +30,7 @@ from clipia_mcp.mcp.tools.params import (
     NewVariation,
     RequestId,
 )
-from clipia_mcp.mcp.views import DeleteView, ForgetView, RequestListView, RequestSummary, RequestView, SubmitView
+from clipia_mcp.mcp.views import DeleteView, ForgetView, RequestListView, RequestView, SubmitView
 from clipia_mcp.mcp.waits import plan_wait
 from clipia_mcp.providers.registry import extra_models
 
@@ -179,16 +178,8 @@ def register(mcp: MCPServer[Any]) -> None:
                 caller, check.status_filter(status), min(limit, C.MAX_LIST_LIMIT),
                 model=check.model_slug(model, extra_models()) if model else None,
                 since=check.time_bound(since, "since"), until=check.time_bound(until, "until", end=True))
-            items = []
-            for r in records:
-                prompt = (r.input or {}).get("prompt")
-                items.append(RequestSummary(
-                    request_id=r.request_id, model=r.model or "unknown", status=r.status, cost=r.cost,
-                    prompt=prompt[:200] if isinstance(prompt, str) else None,
-                    created_at=iso_seconds(r.created_at) or "", updated_at=iso_seconds(r.updated_at) or "",
-                    resource_uri=resource_uri(r.request_id),
-                ))
-            return structured(RequestListView(count=len(items), requests=items))
+            items = [summary_data(r) for r in records]
+            return structured({"count": len(items), "requests": items})
 
         return await run_tool(ctx, body)
 
