@@ -1,4 +1,10 @@
-"""A bare mcp SDK server with one tool: the startup baseline for bench/startup.py."""
+"""A bare mcp SDK server with one tool: the baseline of bench/startup.py, overhead.py and soak.py.
+
+    python bench/bare_server.py              # stdio
+    python bench/bare_server.py --port 8765  # Streamable HTTP on 127.0.0.1:8765/mcp
+"""
+
+import sys
 
 from mcp.server import MCPServer
 
@@ -12,4 +18,7 @@ def ping() -> str:
 
 
 if __name__ == "__main__":
-    mcp.run("stdio")
+    if "--port" in sys.argv:
+        mcp.run("streamable-http", host="127.0.0.1", port=int(sys.argv[sys.argv.index("--port") + 1]))
+    else:
+        mcp.run("stdio")

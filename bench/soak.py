@@ -1,7 +1,9 @@
 """Soak/load: M concurrent MCP clients over Streamable HTTP doing submit + wait for a bounded time.
 
 Prints p50/p99 tool latency, the server's RSS over time (growth after warm-up), the error count (must be 0),
-and the per-call overhead of the MCP layer: get_balance through MCP vs GET /v1/account with httpx, same run.
+and, after the load, the per-call overhead paired against a bare mcp SDK server (``bare_server.py``) over the
+same transport: clipia-mcp's journal-only ``list_requests`` vs the bare server's ``ping``, calls alternating,
+plus both servers' RSS.
 
     python bench/soak.py --clients 20 --seconds 60
 """
@@ -96,16 +98,34 @@ async def main(args: argparse.Namespace) -> None:
             for i in range(args.clients):
                 tg.start_soon(worker, i)
 
-        # Overhead of the MCP layer: the same upstream call with and without it.
-        direct, via_mcp = [], []
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as h, Client(url) as client:
-            for _ in range(args.overhead_calls):
-                t = time.perf_counter()
-                (await h.get(f"{emu.base}/v1/account")).raise_for_status()
-                direct.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                await client.call_tool("get_balance", {})
-                via_mcp.append(time.perf_counter() - t)
+        # Overhead over a bare SDK server on the same transport, paired: journal-only call vs a trivial tool.
+        bare_port = free_port()
+        bare = subprocess.Popen([sys.executable, str(Path(__file__).with_name("bare_server.py")), "--port",
+                                 str(bare_port)], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        try:
+            with anyio.fail_after(30):
+                while True:
+                    try:
+                        httpx.get(f"http://127.0.0.1:{bare_port}/mcp")
+                        break
+                    except httpx.HTTPError:
+                        await anyio.sleep(0.1)
+            ours_ms, bare_ms = [], []
+            async with Client(url) as ours, Client(f"http://127.0.0.1:{bare_port}/mcp") as base:
+                for i in range(args.overhead_calls + 20):
+                    for name in (("ours", "bare") if i % 2 == 0 else ("bare", "ours")):
+                        t = time.perf_counter()
+                        if name == "ours":
+                            res = await ours.call_tool("list_requests", {"limit": 5})
+                            assert not res.is_error, res
+                        else:
+                            await base.call_tool("ping", {})
+                        if i >= 20:  # the first calls warm both
+                            (ours_ms if name == "ours" else bare_ms).append(time.perf_counter() - t)
+            rss_ours, rss_bare = rss_kb(server.pid), rss_kb(bare.pid)
+        finally:
+            bare.terminate()
+            bare.wait(10)
     finally:
         server.terminate()
         server.wait(10)
@@ -121,9 +141,13 @@ async def main(args: argparse.Namespace) -> None:
               f"end {warm[-1] / 1024:.1f} MiB, growth after warm-up {(warm[-1] - warm[0]) / 1024:+.1f} MiB")
         step = max(1, len(rss) // 12)
         print("  RSS samples (s: MiB): " + ", ".join(f"{t:.0f}:{kb / 1024:.0f}" for t, kb in rss[::step]))
-    d, m = statistics.median(direct) * 1000, statistics.median(via_mcp) * 1000
-    print(f"  overhead: GET /v1/account direct p50 {d:.2f} ms, get_balance via MCP p50 {m:.2f} ms, "
-          f"MCP layer adds {m - d:.2f} ms per call")
+    diffs = sorted(x - y for x, y in zip(ours_ms, bare_ms, strict=True))
+    q = statistics.quantiles(diffs, n=4)
+    print(f"  overhead over a bare SDK server (Streamable HTTP, {len(diffs)} paired calls): bare ping p50 "
+          f"{statistics.median(bare_ms) * 1000:.2f} ms, list_requests p50 {statistics.median(ours_ms) * 1000:.2f} ms, "
+          f"paired difference p50 {statistics.median(diffs) * 1000:+.2f} ms [IQR {q[0] * 1000:+.2f} to "
+          f"{q[2] * 1000:+.2f}]")
+    print(f"  RSS after the soak: clipia-mcp {rss_ours / 1024:.1f} MiB, bare SDK server {rss_bare / 1024:.1f} MiB")
     for e in errors[:5]:
         print("  error:", e)
 

@@ -5,7 +5,11 @@ the other (order alternating), so both see the same machine load; the figure is 
 ratios with its interquartile range. clipia-mcp runs as in production: a live key (pointing at a closed
 loopback port; nothing is called), the journal on disk.
 
-    python bench/startup.py [--pairs 30] [--importtime]
+    python bench/startup.py [--pairs 30] [--importtime] [--instructions]
+
+``--instructions`` also counts the CPU instructions each server executes from its start to the tools/list
+answer, under valgrind's callgrind (about a minute per server): unlike wall time, the count does not move
+with the machine's load or clock speed, so the ratio is exact for this interpreter and these packages.
 """
 
 from __future__ import annotations
@@ -48,6 +52,31 @@ def first_answers(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
         proc.wait()
 
 
+def instructions_to_answer(cmd: list[str], env: dict[str, str]) -> int:
+    """CPU instructions ``cmd`` executes until its tools/list answer (callgrind, dumped at that moment)."""
+    out = Path(tempfile.mkdtemp())
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", *cmd],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env={**env, "PYTHONHASHSEED": "0"}, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(json.dumps(INIT) + "\n")
+        proc.stdin.flush()
+        assert "result" in json.loads(proc.stdout.readline())
+        proc.stdin.write(json.dumps(INITIALIZED) + "\n" + json.dumps(LIST) + "\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["result"]["tools"]
+        subprocess.run(["callgrind_control", "--dump", str(proc.pid)], check=True, capture_output=True)
+    finally:
+        proc.kill()
+        proc.wait()
+    for dump in out.glob("cg.*.1"):
+        for line in dump.read_text().splitlines():
+            if line.startswith("summary:"):
+                return int(line.split()[1])
+    raise RuntimeError("callgrind wrote no dump")
+
+
 def quartiles(values: list[float]) -> tuple[float, float, float]:
     q = statistics.quantiles(values, n=4)
     return q[0], statistics.median(values), q[2]
@@ -56,6 +85,8 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--pairs", type=int, default=30)
+    p.add_argument("--instructions", action="store_true", help="also count instructions to the tools/list answer "
+                                                                 "(valgrind callgrind; about a minute each)")
     p.add_argument("--importtime", action="store_true", help="also list modules clipia-mcp loads beyond the bare "
                                                                "server (python -X importtime)")
     args = p.parse_args()
@@ -85,6 +116,10 @@ def main() -> None:
     i1, imed, i3 = quartiles(init_ratio)
     print(f"paired ratio clipia-mcp / bare: tools/list answered {med:.3f}x [IQR {q1:.3f}-{q3:.3f}], "
           f"initialize {imed:.3f}x [IQR {i1:.3f}-{i3:.3f}]")
+    if args.instructions:
+        b_ir, o_ir = instructions_to_answer(bare, env), instructions_to_answer(ours, env)
+        print(f"instructions to the tools/list answer: bare {b_ir / 1e9:.3f} G, clipia-mcp {o_ir / 1e9:.3f} G, "
+              f"ratio {o_ir / b_ir:.3f}x")
     if args.importtime:
         def modules(cmd: list[str]) -> set[str]:
             proc = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], input=json.dumps(INIT) + "\n",
