@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
+import mcp.server.mcpserver.server as sdk_server
 from mcp.server import MCPServer
 from mcp.server.apps import client_supports_apps
 from mcp.server.context import ServerRequestContext
@@ -76,6 +77,18 @@ class ClipiaMCPServer(MCPServer[Runtime]):
     runtime_holder: RuntimeHolder
     #: Each tool's function by name (its output model is read from its return annotation).
     tool_functions: dict[str, Callable[..., Any]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The SDK's constructor calls configure_logging(), which imports rich (~20 ms at startup) to build a
+        # handler for logging.basicConfig. The CLI has set up logging already (stderr, redacted), which makes
+        # basicConfig a no-op, and an embedding application owns its logging: skip the call.
+        namespace = vars(sdk_server)
+        configure = namespace["configure_logging"]
+        namespace["configure_logging"] = _leave_logging_alone
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            namespace["configure_logging"] = configure
 
     def add_tool(self, fn: Callable[..., Any], name: str | None = None, title: str | None = None,
                  description: str | None = None, annotations: ToolAnnotations | None = None,
@@ -203,6 +216,10 @@ class RuntimeHolder:
             return
         async with self.open() as rt:
             yield rt
+
+
+def _leave_logging_alone(level: str = "INFO") -> None:
+    """Stands in for the SDK's ``configure_logging`` while a server is constructed."""
 
 
 def _truthful_list_changed(mcp: ClipiaMCPServer) -> None:
