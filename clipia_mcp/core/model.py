@@ -9,7 +9,7 @@ class Model(BaseModel):
     """A pydantic model whose validator and serializer are built on first use, not when its module is imported.
 
     Startup then pays only for the models its first answers need (the tool output models' schemas ship
-    precomputed in ``mcp/output_schemas.json``).
+    precomputed in ``mcp/tool_schemas.json``).
     """
 
     model_config = ConfigDict(defer_build=True)

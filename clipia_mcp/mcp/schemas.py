@@ -8,19 +8,27 @@ obvious from its name.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, NotRequired, TypedDict, get_args, get_origin, get_type_hints
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from pydantic import BaseModel
 
 #: Output fields whose description says something the name does not.
 KEEP_OUTPUT_DESCRIPTIONS: frozenset[str] = frozenset()
 #: The tool that publishes a shared output model in full.
 CANONICAL = ("get_result",)
-OUTPUT_SCHEMAS = Path(__file__).with_name("output_schemas.json")
+TOOL_SCHEMAS = Path(__file__).with_name("tool_schemas.json")
+
+
+class ToolSchemas(TypedDict):
+    """What one tool publishes: its arguments' schema and, when it declares an output model, its result's."""
+
+    input: dict[str, Any]
+    output: NotRequired[dict[str, Any]]
 
 
 def compact(schema: Any, *, descriptions: bool = True, _name: str | None = None) -> Any:
@@ -145,36 +153,42 @@ def derive_output_schemas(tools: dict[str, Callable[..., Any]],
     return {name: published[name] for name in sorted(published)}
 
 
-def load_published() -> dict[str, dict[str, Any]]:
-    """The output schemas shipped with the package (``output_schemas.json``; tests keep it current)."""
+def derive_input_schema(name: str, fn: Callable[..., Any]) -> dict[str, Any]:
+    """The compact input schema of tool ``fn``, from the arguments model the SDK builds from its signature."""
+    return omittable(compact(inline_defs(Tool.from_function(fn, name=name, structured_output=False).parameters)))
+
+
+def derive_tool_schemas(tools: dict[str, Callable[..., Any]]) -> dict[str, ToolSchemas]:
+    """Every tool's published schemas, from its function: what ``tool_schemas.json`` holds."""
+    outputs = derive_output_schemas(tools)
+    derived: dict[str, ToolSchemas] = {}
+    for name in sorted(tools):
+        entry: ToolSchemas = {"input": derive_input_schema(name, tools[name])}
+        if name in outputs:
+            entry["output"] = outputs[name]
+        derived[name] = entry
+    return derived
+
+
+@functools.cache
+def _shipped() -> dict[str, ToolSchemas]:
     try:
-        data = json.loads(OUTPUT_SCHEMAS.read_text(encoding="utf-8"))
+        data = json.loads(TOOL_SCHEMAS.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def publish_schemas(mcp: MCPServer[Any], tools: dict[str, Callable[..., Any]]) -> None:
-    """Compact every tool's input schema and set its output schema (shipped, or derived if not shipped).
-
-    Deriving output schemas from pydantic models at every start costs about as much as the rest of
-    ``build_server``; they only change with the code, so they ship precomputed.
-    """
-    published = load_published()
-    missing = [name for name in tools if name not in published]
-    if missing:
-        published = {**derive_output_schemas(tools), **{k: v for k, v in published.items() if k not in missing}}
-    for tool in mcp._tool_manager.list_tools():  # noqa: SLF001 - the SDK has no public setter for schemas
-        tool.parameters = omittable(compact(inline_defs(tool.parameters)))
-        if tool.name in published:
-            tool.fn_metadata.output_schema = published[tool.name]
+def load_published() -> dict[str, ToolSchemas]:
+    """The schemas shipped with the package (``tool_schemas.json``; a test keeps it current), as a new dict."""
+    return dict(_shipped())
 
 
-if __name__ == "__main__":  # python -m clipia_mcp.mcp.schemas: rewrite output_schemas.json from the models
+if __name__ == "__main__":  # python -m clipia_mcp.mcp.schemas: rewrite tool_schemas.json from the functions
     from clipia_mcp.core.settings import Settings
     from clipia_mcp.mcp.server import build_server
 
     server = build_server(Settings(sandbox=True))  # the sandbox has every provider, so every tool
-    OUTPUT_SCHEMAS.write_text(json.dumps(derive_output_schemas(server.tool_functions), indent=1) + "\n",
-                              encoding="utf-8")
-    print(f"wrote {OUTPUT_SCHEMAS}")
+    TOOL_SCHEMAS.write_text(json.dumps(derive_tool_schemas(server.tool_functions), indent=1) + "\n",
+                            encoding="utf-8")
+    print(f"wrote {TOOL_SCHEMAS}")

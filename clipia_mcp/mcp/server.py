@@ -29,6 +29,7 @@ from mcp.types import (
     ServerCapabilities,
     ToolAnnotations,
 )
+from mcp.types import Tool as MCPTool
 from mcp_types import SubscriptionsListenRequestParams
 from pydantic import AnyUrl, ValidationError
 
@@ -38,9 +39,9 @@ from clipia_mcp.core.errors import ClipiaMcpError, InvalidInputError
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.mcp import logs, prompts, resources
 from clipia_mcp.mcp.apps import build_apps, is_app_only, without_ui
+from clipia_mcp.mcp.deferred_tools import DeferredTools
 from clipia_mcp.mcp.results import error_result
 from clipia_mcp.mcp.runtime import Runtime, open_runtime
-from clipia_mcp.mcp.schemas import publish_schemas
 from clipia_mcp.mcp.spend import SPEND_URI
 from clipia_mcp.mcp.tasks import TaskListenHandler, TasksExtension, mcp_name_guard, task_listen_guard
 from clipia_mcp.mcp.tools import register_all
@@ -75,8 +76,6 @@ class ClipiaMCPServer(MCPServer[Runtime]):
     """
 
     runtime_holder: RuntimeHolder
-    #: Each tool's function by name (its output model is read from its return annotation).
-    tool_functions: dict[str, Callable[..., Any]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # The SDK's constructor calls configure_logging(), which imports rich (~20 ms at startup) to build a
@@ -90,22 +89,40 @@ class ClipiaMCPServer(MCPServer[Runtime]):
         finally:
             namespace["configure_logging"] = configure
 
+    @property
+    def deferred_tools(self) -> DeferredTools:
+        """The registered tools (built into the SDK's tool manager on first use)."""
+        tools = self.__dict__.get("_deferred_tools")
+        if tools is None:  # extensions add their tools from inside the SDK's constructor
+            tools = self.__dict__["_deferred_tools"] = DeferredTools(self._tool_manager)
+        return tools
+
+    @property
+    def tool_functions(self) -> dict[str, Callable[..., Any]]:
+        """Each tool's function by name (its output model is read from its return annotation)."""
+        return self.deferred_tools.functions
+
     def add_tool(self, fn: Callable[..., Any], name: str | None = None, title: str | None = None,
                  description: str | None = None, annotations: ToolAnnotations | None = None,
                  icons: list[Icon] | None = None, meta: dict[str, Any] | None = None,
                  structured_output: bool | None = None) -> None:
-        """Register a tool without deriving its output schema (``publish_schemas`` sets the shipped one)."""
-        super().add_tool(fn, name=name, title=title, description=description, annotations=annotations,
-                         icons=icons, meta=meta, structured_output=False if structured_output is None
-                         else structured_output)
-        if not hasattr(self, "tool_functions"):
-            self.tool_functions = {}
-        self.tool_functions[name or fn.__name__] = fn
+        """Register a tool; it is built (its arguments model made) on its first call, listed from shipped schemas.
+
+        Every tool here returns a ``CallToolResult`` it built itself, so the SDK never derives an output
+        schema (``structured_output`` is ignored); the published one comes from ``tool_schemas.json``.
+        """
+        self.deferred_tools.add(fn, name, title, description, annotations, icons, meta)
+
+    async def list_tools(self) -> list[MCPTool]:
+        return self.deferred_tools.listing()
+
+    def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
+        return self.deferred_tools.schemas(name)["input"] if name in self.deferred_tools.entries else None
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        if self._tool_manager.get_tool(name) is None:
+        if self.deferred_tools.built(name) is None:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
         try:
             result = await super().call_tool(name, arguments, context)
@@ -266,7 +283,6 @@ def build_server(settings: Settings, **auth: Any) -> ClipiaMCPServer:
     mcp._lowlevel_server.add_request_handler(  # noqa: SLF001 - tasks extend the SDK's listen handler
         "subscriptions/listen", SubscriptionsListenRequestParams, TaskListenHandler(bus, tasks))
     register_all(mcp, settings)
-    publish_schemas(mcp, mcp.tool_functions)
     resources.register(mcp, legacy)
     prompts.register(mcp)
     logs.install(forwarding, mcp)

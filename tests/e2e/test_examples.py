@@ -131,7 +131,8 @@ async def test_hosted_app_with_two_workers(emu: EmulatorServer, live_key, tmp_pa
         port = s.getsockname()[1]
     env = server_env(emu, live_key, tmp_path, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "examples.hosted.app:create",
-                             "--workers", "2", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                             "--workers", "2", "--host", "127.0.0.1", "--port", str(port),
+                             "--log-level", "info", "--no-access-log",  # worker restarts show in stderr
                              "--timeout-keep-alive", "75"],  # as the example's docstring says
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/mcp"
@@ -151,6 +152,8 @@ async def test_hosted_app_with_two_workers(emu: EmulatorServer, live_key, tmp_pa
     finally:
         proc.terminate()
         proc.wait(15)
+        assert proc.stderr is not None
+        print(proc.stderr.read())  # shown by pytest when the test fails: worker restarts, tracebacks
 
 
 def test_doctor_reports_key_api_and_journal(emu: EmulatorServer, live_key, tmp_path: Path) -> None:

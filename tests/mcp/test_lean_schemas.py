@@ -14,7 +14,7 @@ from mcp import Client
 from support import AppsHost
 
 from clipia_mcp.core.settings import ApiKey, Settings
-from clipia_mcp.mcp.schemas import compact, derive_output_schemas, load_published, omittable
+from clipia_mcp.mcp.schemas import compact, derive_tool_schemas, load_published, omittable
 from clipia_mcp.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -104,7 +104,39 @@ async def test_an_explicit_null_for_an_optional_argument_is_still_accepted() -> 
     assert not result.is_error or "invalid_input" not in str(result.content)
 
 
-def test_the_shipped_output_schemas_match_the_models() -> None:
-    """Regenerate with ``python -m clipia_mcp.mcp.schemas`` after changing an output model or adding a tool."""
+def test_the_shipped_tool_schemas_match_the_functions() -> None:
+    """Regenerate with ``python -m clipia_mcp.mcp.schemas`` after changing a tool's arguments or output model.
+
+    tools/list is answered from the shipped file (a tool's SDK object is built on its first call), so a stale
+    entry would publish a schema the tool no longer has.
+    """
     mcp = build_server(SANDBOX)
-    assert load_published() == derive_output_schemas(mcp.tool_functions)
+    assert load_published() == derive_tool_schemas(mcp.tool_functions)
+
+
+async def test_a_tool_is_built_on_its_first_call_and_listed_before_that() -> None:
+    mcp = build_server(LIVE)
+    manager = mcp._tool_manager  # noqa: SLF001 - what the SDK holds
+    async with Client(mcp) as client:
+        listed = {t.name for t in (await client.list_tools()).tools}
+        assert "get_status" in listed and manager.list_tools() == []
+        result = await client.call_tool("list_requests", {"limit": 1})
+        assert not result.is_error
+        assert [t.name for t in manager.list_tools()] == ["list_requests"]
+        tool = manager.get_tool("list_requests")
+        assert tool is not None and tool.parameters == load_published()["list_requests"]["input"]
+        bad = await client.call_tool("list_requests", {"limit": "many"})  # the built arguments model validates
+        assert bad.is_error and "invalid_input" in str(bad.content)
+
+
+async def test_a_tool_missing_from_the_shipped_file_is_derived(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new tool without a regenerated file still lists (and calls) with schemas derived from its function."""
+    import clipia_mcp.mcp.deferred_tools as deferred
+
+    shipped = load_published()
+    monkeypatch.setattr(deferred, "load_published", lambda: {k: v for k, v in shipped.items() if k != "get_status"})
+    async with Client(build_server(LIVE)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert tools["get_status"].input_schema == shipped["get_status"]["input"]
+        assert tools["get_status"].output_schema == derive_tool_schemas(
+            {"get_status": build_server(LIVE).tool_functions["get_status"]})["get_status"]["output"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -13,7 +12,7 @@ from clipia_mcp.providers.registry import configured
 
 
 def register_all(mcp: MCPServer[Any], settings: Settings) -> None:
-    """Add every tool, then strip docstring indentation from descriptions (clients show them verbatim).
+    """Add every tool.
 
     A tool that only a configured provider can serve (``delete_clip``) is left out otherwise: it could only fail.
     """
@@ -22,5 +21,3 @@ def register_all(mcp: MCPServer[Any], settings: Settings) -> None:
         requests.register_delete(mcp)
     catalogue.register(mcp)
     generate.register(mcp)
-    for tool in mcp._tool_manager.list_tools():  # noqa: SLF001 - no public setter
-        tool.description = inspect.cleandoc(tool.description or "")
