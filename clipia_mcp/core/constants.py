@@ -84,3 +84,7 @@ NEW_CALLERS_BURST = 20
 REQUEST_READ_TIMEOUT = 15.0
 MAX_HTTP_SESSIONS = 1000
 SESSION_IDLE_TIMEOUT = 600.0
+
+# Garbage collector (engine/heap.py): collections walk fewer, larger young generations. With Python's
+# default (700, 10, 10) a fan-out of 1,000 webhook answers ran ~50 collections, gen-2 ones 20-45 ms each.
+GC_THRESHOLDS = (50_000, 20, 10)

@@ -18,6 +18,7 @@ import anyio
 from clipia_mcp.core.errors import ConfigError
 from clipia_mcp.core.settings import ApiKey, Settings
 from clipia_mcp.engine.caller import Caller
+from clipia_mcp.engine.heap import settle_heap
 from clipia_mcp.engine.media_client import MediaClient
 from clipia_mcp.engine.outputs import OutputSaver
 from clipia_mcp.engine.service import QueueService
@@ -143,6 +144,7 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
             tg.start_soon(_recover, service, caller, recover_all_owners)
         if settings.retention_days is not None:
             tg.start_soon(_retention, service)
+        settle_heap()
         yield Engine(settings=settings, service=service, caller=caller, providers=providers, clipia_url=base_url,
                      outputs=outputs, media=media)
 
