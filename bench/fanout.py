@@ -168,11 +168,18 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] * 1000
 
 
+def cpu_times() -> tuple[int, int]:
+    """(all, steal) jiffies of this machine so far: steal is time the hypervisor gave our vCPUs to others."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[7]
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
+    total, steal = cpu_times()
     print(f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.rounds} interleaved rounds, "
           "latency = delivery received -> waiter's tool answer built (ms)")
     print("| shape | engine | p50 | p99 | max | CPU until the last answer | p99 from the burst's arrival |")
@@ -197,6 +204,10 @@ def main() -> None:
             print(f"| {label} | {name} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} "
                   f"(rounds: {', '.join(f'{x:.0f}' for x in p99s[fast])}) | {max(lat) * 1000:.1f} | "
                   f"{min(cpus[fast]) * 1000:.0f} ms | {pct(bursts[fast], 0.99):.1f} |")
+
+    total2, steal2 = cpu_times()
+    print(f"CPU steal during the run: {100 * (steal2 - steal) / max(1, total2 - total):.1f}% of this machine's "
+          "CPU time (the hypervisor running others on our vCPUs: it lands on the wall-clock figures, not on CPU)")
 
 
 if __name__ == "__main__":

@@ -73,31 +73,49 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         async with PostgresStore(url) as pg:
             yield pg
         return
-    store = _open_sqlite(settings)
+    store = _probed.pop(_sqlite_path(settings), None) or _open_sqlite(settings)
     try:
         yield store
     finally:
         await store.aclose()
 
 
+#: A journal opened by :func:`probe_store`, kept for the lifespan's :func:`open_store` (one open per start).
+_probed: dict[Path | None, SqliteStore] = {}
+
+
+def _sqlite_path(settings: Settings) -> Path | None:
+    url = settings.store_url
+    if url:
+        return None if url == ":memory:" else Path(url).expanduser()
+    return settings.journal_path
+
+
 def _open_sqlite(settings: Settings) -> SqliteStore:
     from clipia_mcp.store.sqlite import SqliteStore
 
-    url = settings.store_url
-    return SqliteStore(None if url == ":memory:" else Path(url).expanduser()) if url \
-        else SqliteStore(settings.journal_path)
+    return SqliteStore(_sqlite_path(settings))
 
 
 def probe_store(settings: Settings) -> None:
-    """Open and close the configured store once, so a bad journal path fails at startup in one line
-    (:class:`~clipia_mcp.core.errors.StoreError`) instead of inside the server's lifespan.
+    """Open the configured store once, so a bad journal path fails at startup in one line
+    (:class:`~clipia_mcp.core.errors.StoreError`) instead of inside the server's lifespan; the open journal
+    is what that lifespan's :func:`open_store` then uses.
 
     Synchronous (SQLite opens synchronously): no event loop is started for it, on the path to the first answer.
     """
     url = settings.store_url
     if url and url.startswith(("postgresql://", "postgres://")):
         return  # a database that is briefly down is the readiness probe's business, not a startup failure
-    _open_sqlite(settings).close()
+    path = _sqlite_path(settings)
+    store = _open_sqlite(settings)
+    if path is None:
+        store.close()  # an in-memory journal is per connection: the server's must be its own
+        return
+    earlier = _probed.pop(path, None)
+    if earlier is not None:
+        earlier.close()
+    _probed[path] = store
 
 
 @contextlib.asynccontextmanager
