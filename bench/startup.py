@@ -15,6 +15,7 @@ with the machine's load or clock speed, so the ratio is exact for this interpret
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -93,6 +94,9 @@ def main() -> None:
     data = Path(tempfile.mkdtemp())
     env = {**os.environ, "CLIPIA_API_KEY": "clipia_live_benchstartupkey000", "CLIPIA_BASE_URL": "http://127.0.0.1:9",
            "CLIPIA_MCP_JOURNAL": str(data / "journal.sqlite3"), "CLIPIA_MCP_PREVIEWS": "off"}
+    # Both start from bytecode, as an installed package does (pip compiles site-packages; an editable checkout
+    # under PYTHONDONTWRITEBYTECODE would otherwise recompile every changed module on every start).
+    compileall.compile_dir(str(HERE.parent / "clipia_mcp"), quiet=1)
     bare = [sys.executable, str(HERE / "bare_server.py")]
     ours = [sys.executable, "-m", "clipia_mcp", "--log-level", "WARNING"]
     first_answers(ours, env)  # create the journal and warm the OS caches for both

@@ -31,6 +31,7 @@ from anyio.abc import TaskGroup
 from clipia_mcp.core import constants as C
 from clipia_mcp.core.errors import ClipiaMcpError, RateLimitError, StoreError
 from clipia_mcp.core.records import TERMINAL_STATUSES, RequestRecord
+from clipia_mcp.core.upstream import ResultResponse
 from clipia_mcp.engine.budget import PollBudget
 from clipia_mcp.providers.base import QueueProvider
 from clipia_mcp.store.base import Store
@@ -63,6 +64,8 @@ class Tracked:
     webhook: bool = False
     #: Another replica held the poll lease at the last attempt (we read the store instead).
     standby: bool = False
+    #: The last poll asked the result endpoint and it was still running: the next one asks the status.
+    result_polled: bool = False
 
 
 class Tracker:
@@ -92,6 +95,8 @@ class Tracker:
         self._tg: TaskGroup | None = None
         self._rng = random.Random()
         self._dirty: dict[tuple[str, str], tuple[Tracked, RequestRecord]] = {}
+        #: The quickest completion seen per model (seconds from creation): when an unobserved request may be done.
+        self._quickest: dict[str, float] = {}
         self._writing = False
         self._flushed = anyio.Event()
 
@@ -108,6 +113,7 @@ class Tracker:
                 self.replicas = await self.store.heartbeat(self.replica_id, 3 * REPLICA_HEARTBEAT)
                 for budget in self._budgets.values():
                     budget.share = self.replicas
+                    budget.look_again()
             except StoreError as exc:
                 log.warning("replica heartbeat failed: %s", exc.code)
             await anyio.sleep(REPLICA_HEARTBEAT)
@@ -225,6 +231,36 @@ class Tracker:
         base = min(self.max_interval, base)
         return base * (1 + C.POLL_JITTER * (2 * self._rng.random() - 1))
 
+    def expected_done(self, item: Tracked) -> float | None:
+        """When ``item`` is likely done (Unix time), or None when nothing observed says.
+
+        From the progress seen: between two observations their rate; after one, the rate since the request
+        was created (its queue time included: an estimate on the late side). Never looked at, or rendering
+        without a progress figure: its creation plus the quickest completion of its model seen so far.
+        """
+        record = item.record
+        if record.status != "IN_PROGRESS" or item.first_progress is None or not record.progress:
+            quickest = self._quickest.get(record.model or "")
+            if quickest is None or (record.status == "IN_QUEUE" and item.polls):
+                return None
+            return record.created_at + quickest
+        seen_at = time.time() - (time.monotonic() - item.last_poll)  # when record.progress was observed
+        t0, p0 = item.first_progress
+        if record.progress > p0 and item.last_poll > t0:
+            rate = (record.progress - p0) / (item.last_poll - t0)
+        else:
+            rate = record.progress / max(1e-6, seen_at - record.created_at)
+        return seen_at + (100 - record.progress) / rate
+
+    def poll_priority(self, item: Tracked) -> float:
+        """A poll's place in a busy budget, lowest first: the likely completion time, else the creation
+        (oldest first); a queued request waits behind its queue."""
+        record = item.record
+        if record.status == "IN_QUEUE":
+            return time.time() + self.min_interval * (1 + (record.queue_position or 0))
+        expected = self.expected_done(item)
+        return expected if expected is not None else record.created_at
+
     # ------------------------------------------------------------------ polling
 
     async def _loop(self, item: Tracked) -> None:
@@ -281,9 +317,13 @@ class Tracker:
                 await self.refresh(item)  # another replica polls it: read what it stored
                 item.last_poll = time.monotonic()
                 return item.record
-            await item.budget.acquire()
+            await item.budget.acquire(self.poll_priority(item))
             if item.record.terminal:
                 return item.record  # a webhook finished it while we queued for budget
+            expected = self.expected_done(item)
+            if expected is not None and expected <= time.time() and not item.result_polled and item.budget.contended:
+                return await self._poll_result(item)
+            item.result_polled = False
             try:
                 status = await item.client.status(item.record.request_id, retry=False)
             except RateLimitError as exc:
@@ -306,6 +346,30 @@ class Tracker:
                 await self._update(item, record)
             return item.record
 
+    async def _poll_result(self, item: Tracked) -> RequestRecord:
+        """The poll of a request likely done: the result endpoint answers its status and, once done, its
+        output, in one call where a status poll would need a result fetch after it. Still running (202): the
+        next poll asks the status again (progress, a better estimate)."""
+        try:
+            result = await item.client.result(item.record.request_id, retry=False)
+        except RateLimitError as exc:
+            item.budget.pause(exc.retry_after if exc.retry_after is not None else self.max_interval)
+            raise
+        finally:
+            item.polls += 1
+            item.last_poll = time.monotonic()
+        if result.pending:
+            item.result_polled = True
+            if result.status not in TERMINAL_STATUSES:
+                return item.record  # nothing new: no change to store or announce
+            # Terminal by its status but the result lags (202): stored without output; the loop fetches it.
+            record = item.record.model_copy(update={"status": result.status, "queue_position": None})
+        else:
+            record = _finished(item.record, result)
+        if not item.record.terminal:
+            await self._update(item, record)
+        return item.record
+
     async def settle(self, item: Tracked) -> RequestRecord:
         """Fetch the result of a request known to be done but without its output (single-flight)."""
         async with item.poll_lock:
@@ -327,16 +391,7 @@ class Tracker:
                 await item.budget.acquire()
             result = await item.client.result(record.request_id)
             if not result.pending:
-                return record.model_copy(update={
-                    "status": result.status,
-                    "model": result.model or record.model,
-                    "output": result.output,
-                    "error": result.error,
-                    "cost": result.cost if result.cost is not None else record.cost,
-                    "progress": 100 if result.status == "COMPLETED" else record.progress,
-                    "queue_position": None,
-                    "completed_at": record.completed_at or time.time(),
-                })
+                return _finished(record, result)
             await anyio.sleep(min(self.max_interval, self.min_interval * (attempt + 1)))
         return record.model_copy(update={"status": "IN_PROGRESS"})  # not final yet; poll again
 
@@ -364,6 +419,11 @@ class Tracker:
     def _changed(self, item: Tracked, old: RequestRecord) -> None:
         if item.record.terminal and not old.terminal:
             self._retire((item.record.owner, item.record.request_id))
+            record = item.record
+            if record.status == "COMPLETED" and record.model:
+                took = time.time() - record.created_at  # seen late, if anything: an estimate on the late side
+                if took > 0 and took < self._quickest.get(record.model, float("inf")):
+                    self._quickest[record.model] = took
         self._signal(item)
 
     def drop(self, owner: str, request_id: str) -> None:
@@ -443,7 +503,8 @@ class Tracker:
     async def confirm(self, item: Tracked) -> None:
         """One result fetch after an out-of-band terminal state (a webhook): the API's answer is the record."""
         try:
-            await item.budget.acquire()  # paced like polls: a burst of confirmations must not crowd out submits
+            # Paced like polls (a burst of confirmations must not crowd out submits), as due as a finished poll.
+            await item.budget.acquire(time.time())
             async with item.poll_lock:
                 result = await item.client.result(item.record.request_id)
         except ClipiaMcpError as exc:
@@ -497,3 +558,17 @@ class Tracker:
 
 def _lease(item: Tracked) -> str:
     return f"poll:{item.record.owner}:{item.record.request_id}"
+
+
+def _finished(record: RequestRecord, result: ResultResponse) -> RequestRecord:
+    """``record`` as a terminal result (not pending) describes it."""
+    return record.model_copy(update={
+        "status": result.status,
+        "model": result.model or record.model,
+        "output": result.output,
+        "error": result.error,
+        "cost": result.cost if result.cost is not None else record.cost,
+        "progress": 100 if result.status == "COMPLETED" else record.progress,
+        "queue_position": None,
+        "completed_at": record.completed_at or time.time(),
+    })

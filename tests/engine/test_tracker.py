@@ -7,6 +7,7 @@ by ``anyio.fail_after``; nothing asserts on wall-clock durations.
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,6 +19,7 @@ from clipia_mcp.core import constants as C
 from clipia_mcp.core.errors import ClipiaMcpError, NotFoundError, RateLimitError
 from clipia_mcp.core.records import RequestRecord
 from clipia_mcp.core.upstream import ResultResponse, StatusResponse, SubmitResponse
+from clipia_mcp.engine.budget import PollBudget
 from clipia_mcp.engine.tracker import Tracker
 from clipia_mcp.providers.base import Capabilities
 from clipia_mcp.store.sqlite import SqliteStore
@@ -69,7 +71,7 @@ class FakeProvider:
 
 
 def rec(status: str = "IN_QUEUE", rid: str = RID, owner: str = "o1", **kw: Any) -> RequestRecord:
-    return RequestRecord(request_id=rid, owner=owner, status=status, created_at=1.0, updated_at=1.0, **kw)
+    return RequestRecord(request_id=rid, owner=owner, status=status, **{"created_at": 1.0, "updated_at": 1.0, **kw})
 
 
 @pytest.fixture
@@ -278,3 +280,68 @@ async def test_confirm_replaces_a_delivered_output_with_the_apis(tracker: Tracke
     await tracker.confirm(item)  # still pending upstream: the record stands
     assert item.record.output == OUTPUT
     provider.gate.set()
+
+
+def likely_done(tracker: Tracker, provider: FakeProvider) -> Any:
+    """A request last seen at 90 % 100 s ago, rendering at 4 %/s: it should have finished 97 s ago."""
+    now = time.monotonic()
+    item = tracker.track(provider, rec("IN_PROGRESS", model="m", progress=90, created_at=time.time() - 200))
+    item.first_progress, item.last_poll = (now - 110, 50), now - 100
+    return item
+
+
+@pytest.fixture
+def unbound() -> Tracker:
+    """A tracker without a task group: no poll loop runs, each poll is the test's own call."""
+    return Tracker(SqliteStore(None), min_interval=0.001, max_interval=0.01, budget_rpm=600_000)
+
+
+async def test_a_likely_done_request_on_a_busy_budget_is_polled_through_its_result(
+        unbound: Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(PollBudget, "contended", property(lambda self: True))
+    provider = FakeProvider(["COMPLETED"])
+    item = likely_done(unbound, provider)
+    with anyio.fail_after(30):
+        await unbound.poll_once(item)
+    assert provider.calls == {"result": 1}  # one call answers and fetches
+    assert item.record.settled and item.record.output == OUTPUT and item.record.progress == 100
+
+
+async def test_on_a_free_budget_the_status_is_polled_for_its_progress(unbound: Tracker) -> None:
+    provider = FakeProvider(["COMPLETED"])
+    item = likely_done(unbound, provider)
+    with anyio.fail_after(30):
+        await unbound.poll_once(item)
+    assert provider.calls == {"status": 1, "result": 1}
+    assert item.record.settled
+
+
+async def test_a_result_still_running_sends_the_next_poll_to_the_status(
+        unbound: Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(PollBudget, "contended", property(lambda self: True))
+    provider = FakeProvider(["IN_PROGRESS"])
+    provider.result_pending = 1
+    item = likely_done(unbound, provider)
+    with anyio.fail_after(30):
+        await unbound.poll_once(item)
+        assert provider.calls == {"result": 1} and item.record.status == "IN_PROGRESS" and item.result_polled
+        await unbound.poll_once(item)
+    assert provider.calls == {"result": 1, "status": 1} and not item.result_polled  # a fresh progress figure
+
+
+async def test_an_unseen_request_is_expected_when_its_model_has_been_quickest(
+        unbound: Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(PollBudget, "contended", property(lambda self: True))
+    provider = FakeProvider(["COMPLETED"])
+    fresh = unbound.track(provider, rec("IN_QUEUE", rid="first", model="m", created_at=time.time() - 40))
+    old = unbound.track(provider, rec("IN_QUEUE", rid="second", model="m", created_at=time.time() - 3600))
+    other = unbound.track(provider, rec("IN_QUEUE", rid="third", model="other", created_at=time.time() - 3600))
+    assert unbound.expected_done(old) is None  # nothing of model m has finished yet
+    with anyio.fail_after(30):
+        await unbound.poll_once(fresh)  # status, then the result: m finished within ~40 s
+        expected = unbound.expected_done(old)
+        assert expected is not None and expected < time.time()
+        assert unbound.expected_done(other) is None
+        await unbound.poll_once(old)
+    assert provider.calls == {"status": 1, "result": 2}
+    assert old.record.settled
