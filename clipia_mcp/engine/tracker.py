@@ -24,6 +24,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import anyio
 from anyio.abc import TaskGroup
@@ -66,6 +67,8 @@ class Tracked:
     standby: bool = False
     #: The last poll asked the result endpoint and it was still running: the next one asks the status.
     result_polled: bool = False
+    #: When the latest progress figure was seen (monotonic).
+    progress_at: float = 0.0
 
 
 class Tracker:
@@ -95,8 +98,8 @@ class Tracker:
         self._tg: TaskGroup | None = None
         self._rng = random.Random()
         self._dirty: dict[tuple[str, str], tuple[Tracked, RequestRecord]] = {}
-        #: The quickest completion seen per model (seconds from creation): when an unobserved request may be done.
-        self._quickest: dict[str, float] = {}
+        #: The quickest render per (budget, model) the API reported: when an unobserved request may be done.
+        self._quickest: dict[tuple[int, str], float] = {}
         self._writing = False
         self._flushed = anyio.Event()
 
@@ -236,30 +239,49 @@ class Tracker:
 
         From the progress seen: between two observations their rate; after one, the rate since the request
         was created (its queue time included: an estimate on the late side). Never looked at, or rendering
-        without a progress figure: its creation plus the quickest completion of its model seen so far.
+        without a progress figure: its creation plus the quickest render of its model on this key that the
+        API reported (its own created/completed times).
         """
         record = item.record
         if record.status != "IN_PROGRESS" or item.first_progress is None or not record.progress:
-            quickest = self._quickest.get(record.model or "")
+            quickest = self._quickest.get((id(item.budget), record.model or ""))
             if quickest is None or (record.status == "IN_QUEUE" and item.polls):
                 return None
             return record.created_at + quickest
-        seen_at = time.time() - (time.monotonic() - item.last_poll)  # when record.progress was observed
+        seen_at = _wall(item.progress_at)
         t0, p0 = item.first_progress
-        if record.progress > p0 and item.last_poll > t0:
-            rate = (record.progress - p0) / (item.last_poll - t0)
+        if record.progress > p0 and item.progress_at > t0:
+            rate = (record.progress - p0) / (item.progress_at - t0)
         else:
             rate = record.progress / max(1e-6, seen_at - record.created_at)
         return seen_at + (100 - record.progress) / rate
 
     def poll_priority(self, item: Tracked) -> float:
-        """A poll's place in a busy budget, lowest first: the likely completion time, else the creation
-        (oldest first); a queued request waits behind its queue."""
+        """A poll's place in a busy budget, lowest first.
+
+        The likely completion time (else the creation: oldest first), but never earlier than the last poll:
+        requests past their estimate take turns instead of the oldest taking every token. A queued request
+        waits behind its queue, counted from when it was last seen there.
+        """
         record = item.record
+        last = _wall(item.last_poll) if item.polls else record.created_at
         if record.status == "IN_QUEUE":
-            return time.time() + self.min_interval * (1 + (record.queue_position or 0))
+            return last + self.min_interval * (1 + (record.queue_position or 0))
         expected = self.expected_done(item)
-        return expected if expected is not None else record.created_at
+        return max(expected if expected is not None else record.created_at, last)
+
+    def _learn(self, item: Tracked, result: ResultResponse) -> None:
+        """Remember the quickest render of a model on this key, from the API's own times for a finished result."""
+        if result.status != "COMPLETED" or not result.created_at or not result.completed_at:
+            return
+        try:
+            took = (datetime.fromisoformat(result.completed_at.replace("Z", "+00:00"))
+                    - datetime.fromisoformat(result.created_at.replace("Z", "+00:00"))).total_seconds()
+        except (ValueError, TypeError):
+            return
+        key = (id(item.budget), result.model or item.record.model or "")
+        if 0 < took < self._quickest.get(key, float("inf")):
+            self._quickest[key] = took
 
     # ------------------------------------------------------------------ polling
 
@@ -332,8 +354,10 @@ class Tracker:
             finally:
                 item.polls += 1
                 item.last_poll = time.monotonic()
-            if status.status == "IN_PROGRESS" and status.progress is not None and item.first_progress is None:
-                item.first_progress = (time.monotonic(), status.progress)
+            if status.status == "IN_PROGRESS" and status.progress is not None:
+                item.progress_at = item.last_poll
+                if item.first_progress is None:
+                    item.first_progress = (item.progress_at, status.progress)
             record = item.record.model_copy(update={
                 "status": status.status,
                 "queue_position": status.queue_position,
@@ -358,14 +382,19 @@ class Tracker:
         finally:
             item.polls += 1
             item.last_poll = time.monotonic()
-        if result.pending:
-            item.result_polled = True
-            if result.status not in TERMINAL_STATUSES:
-                return item.record  # nothing new: no change to store or announce
-            # Terminal by its status but the result lags (202): stored without output; the loop fetches it.
+        if not result.pending:
+            self._learn(item, result)
+            record = _finished(item.record, result)
+        elif result.status == "FAILED":  # the result lags its status: fetch the error until it is there
+            record = await self.fetch_final(item, item.record.model_copy(update={"status": "FAILED"}))
+        elif result.status in TERMINAL_STATUSES:
+            # COMPLETED whose output lags: stored without it, the loop settles it. CANCELED: nothing to fetch.
             record = item.record.model_copy(update={"status": result.status, "queue_position": None})
         else:
-            record = _finished(item.record, result)
+            item.result_polled = True  # the next poll asks the status (progress, a better estimate)
+            if result.status == item.record.status:
+                return item.record  # nothing new: no change to store or announce
+            record = item.record.model_copy(update={"status": result.status})
         if not item.record.terminal:
             await self._update(item, record)
         return item.record
@@ -391,6 +420,7 @@ class Tracker:
                 await item.budget.acquire()
             result = await item.client.result(record.request_id)
             if not result.pending:
+                self._learn(item, result)
                 return _finished(record, result)
             await anyio.sleep(min(self.max_interval, self.min_interval * (attempt + 1)))
         return record.model_copy(update={"status": "IN_PROGRESS"})  # not final yet; poll again
@@ -419,11 +449,6 @@ class Tracker:
     def _changed(self, item: Tracked, old: RequestRecord) -> None:
         if item.record.terminal and not old.terminal:
             self._retire((item.record.owner, item.record.request_id))
-            record = item.record
-            if record.status == "COMPLETED" and record.model:
-                took = time.time() - record.created_at  # seen late, if anything: an estimate on the late side
-                if took > 0 and took < self._quickest.get(record.model, float("inf")):
-                    self._quickest[record.model] = took
         self._signal(item)
 
     def drop(self, owner: str, request_id: str) -> None:
@@ -572,3 +597,8 @@ def _finished(record: RequestRecord, result: ResultResponse) -> RequestRecord:
         "queue_position": None,
         "completed_at": record.completed_at or time.time(),
     })
+
+
+def _wall(monotonic: float) -> float:
+    """The Unix time of a ``time.monotonic()`` reading."""
+    return time.time() - (time.monotonic() - monotonic)

@@ -41,6 +41,8 @@ class FakeProvider:
         self.gate: anyio.Event | None = None
         self.in_status = anyio.Event()
         self.result_pending = 0
+        self.pending_status = "IN_PROGRESS"
+        self.result_failed = False
 
     def check_input(self, model: str, data: dict[str, Any]) -> None:
         pass
@@ -66,8 +68,12 @@ class FakeProvider:
         self.calls["result"] += 1
         if self.result_pending > 0:
             self.result_pending -= 1
-            return ResultResponse(request_id=request_id, status="IN_PROGRESS", pending=True)
-        return ResultResponse(request_id=request_id, status="COMPLETED", model="m", output=OUTPUT, cost=4)
+            return ResultResponse(request_id=request_id, status=self.pending_status, pending=True)
+        if self.result_failed:
+            return ResultResponse(request_id=request_id, status="FAILED", error={"code": "NSFW", "message": "no"},
+                                  cost=0, created_at="2026-12-03T10:00:00Z", completed_at="2026-12-03T10:00:05Z")
+        return ResultResponse(request_id=request_id, status="COMPLETED", model="m", output=OUTPUT, cost=4,
+                              created_at="2026-12-03T10:00:00Z", completed_at="2026-12-03T10:00:40Z")
 
 
 def rec(status: str = "IN_QUEUE", rid: str = RID, owner: str = "o1", **kw: Any) -> RequestRecord:
@@ -286,7 +292,7 @@ def likely_done(tracker: Tracker, provider: FakeProvider) -> Any:
     """A request last seen at 90 % 100 s ago, rendering at 4 %/s: it should have finished 97 s ago."""
     now = time.monotonic()
     item = tracker.track(provider, rec("IN_PROGRESS", model="m", progress=90, created_at=time.time() - 200))
-    item.first_progress, item.last_poll = (now - 110, 50), now - 100
+    item.first_progress, item.last_poll, item.progress_at, item.polls = (now - 110, 50), now - 100, now - 100, 2
     return item
 
 
@@ -338,10 +344,46 @@ async def test_an_unseen_request_is_expected_when_its_model_has_been_quickest(
     other = unbound.track(provider, rec("IN_QUEUE", rid="third", model="other", created_at=time.time() - 3600))
     assert unbound.expected_done(old) is None  # nothing of model m has finished yet
     with anyio.fail_after(30):
-        await unbound.poll_once(fresh)  # status, then the result: m finished within ~40 s
+        await unbound.poll_once(fresh)  # status, then the result: the API says m rendered in 40 s
         expected = unbound.expected_done(old)
         assert expected is not None and expected < time.time()
         assert unbound.expected_done(other) is None
         await unbound.poll_once(old)
     assert provider.calls == {"status": 1, "result": 2}
     assert old.record.settled
+
+
+async def test_a_result_that_failed_but_lags_is_fetched_until_its_error_is_there(
+        unbound: Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(PollBudget, "contended", property(lambda self: True))
+    provider = FakeProvider(["IN_PROGRESS"])
+    provider.result_pending, provider.pending_status, provider.result_failed = 1, "FAILED", True
+    item = likely_done(unbound, provider)
+    with anyio.fail_after(30):
+        await unbound.poll_once(item)
+    assert provider.calls == {"result": 2}
+    assert item.record.status == "FAILED" and item.record.error is not None and item.record.error.code == "NSFW"
+
+
+async def test_a_running_result_adopts_the_status_it_reports(
+        unbound: Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(PollBudget, "contended", property(lambda self: True))
+    provider = FakeProvider(["IN_PROGRESS"])
+    provider.result_pending, provider.pending_status = 1, "IN_QUEUE"
+    item = likely_done(unbound, provider)
+    with anyio.fail_after(30):
+        await unbound.poll_once(item)
+    assert item.record.status == "IN_QUEUE" and item.result_polled
+
+
+def test_requests_past_their_estimate_take_turns(unbound: Tracker) -> None:
+    provider = FakeProvider()
+    now = time.monotonic()
+    old = unbound.track(provider, rec("IN_PROGRESS", rid="old", model="m", created_at=time.time() - 3600))
+    new = unbound.track(provider, rec("IN_PROGRESS", rid="new", model="m", created_at=time.time() - 60))
+    assert unbound.poll_priority(old) < unbound.poll_priority(new)  # never polled: oldest first
+    old.polls, old.last_poll = 1, now  # old was just polled: new goes next, however old old is
+    assert unbound.poll_priority(new) < unbound.poll_priority(old)
+    queued = unbound.track(provider, rec("IN_QUEUE", rid="queued", model="m", created_at=time.time() - 30,
+                                         queue_position=3))
+    assert unbound.poll_priority(queued) < unbound.poll_priority(old)  # seen in the queue 30 s ago: due by now
