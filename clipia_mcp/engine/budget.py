@@ -73,9 +73,8 @@ class PollBudget:
 
     def take(self) -> None:
         """Take a token without queueing (the one result fetch after a terminal status)."""
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate) - 1
-        self.stamp = now
+        self._refill(time.monotonic(), self.rate)
+        self.tokens -= 1
         self.granted += 1
 
     async def acquire(self, priority: float = 0.0) -> None:
@@ -120,6 +119,9 @@ class PollBudget:
         if now < self.paused_until:
             return self.paused_until - now
         rate = self.rate
+        self._refill(now, rate)
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / rate
+
+    def _refill(self, now: float, rate: float) -> None:
         self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * rate)
         self.stamp = now
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / rate

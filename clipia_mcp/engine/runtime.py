@@ -73,7 +73,8 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         async with PostgresStore(url) as pg:
             yield pg
         return
-    store = _probed.pop(_sqlite_path(settings), None) or _open_sqlite(settings)
+    path = _sqlite_path(settings)
+    store = _probed.pop(path, None) or _open_sqlite(path)
     try:
         yield store
     finally:
@@ -91,10 +92,10 @@ def _sqlite_path(settings: Settings) -> Path | None:
     return settings.journal_path
 
 
-def _open_sqlite(settings: Settings) -> SqliteStore:
+def _open_sqlite(path: Path | None) -> SqliteStore:
     from clipia_mcp.store.sqlite import SqliteStore
 
-    return SqliteStore(_sqlite_path(settings))
+    return SqliteStore(path)
 
 
 def probe_store(settings: Settings) -> None:
@@ -108,7 +109,7 @@ def probe_store(settings: Settings) -> None:
     if url and url.startswith(("postgresql://", "postgres://")):
         return  # a database that is briefly down is the readiness probe's business, not a startup failure
     path = _sqlite_path(settings)
-    store = _open_sqlite(settings)
+    store = _open_sqlite(path)
     if path is None:
         store.close()  # an in-memory journal is per connection: the server's must be its own
         return

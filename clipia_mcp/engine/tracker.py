@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -43,6 +44,7 @@ ChangeListener = Callable[[RequestRecord], Awaitable[None]]
 UpdateCallback = Callable[[RequestRecord, bool], Awaitable[None]]
 #: Seconds between a replica's heartbeats (which also size its share of the poll budget).
 REPLICA_HEARTBEAT = 3.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -346,14 +348,7 @@ class Tracker:
             if expected is not None and expected <= time.time() and not item.result_polled and item.budget.contended:
                 return await self._poll_result(item)
             item.result_polled = False
-            try:
-                status = await item.client.status(item.record.request_id, retry=False)
-            except RateLimitError as exc:
-                item.budget.pause(exc.retry_after if exc.retry_after is not None else self.max_interval)
-                raise
-            finally:
-                item.polls += 1
-                item.last_poll = time.monotonic()
+            status = await self._counted(item, item.client.status(item.record.request_id, retry=False))
             if status.status == "IN_PROGRESS" and status.progress is not None:
                 item.progress_at = item.last_poll
                 if item.first_progress is None:
@@ -370,18 +365,22 @@ class Tracker:
                 await self._update(item, record)
             return item.record
 
-    async def _poll_result(self, item: Tracked) -> RequestRecord:
-        """The poll of a request likely done: the result endpoint answers its status and, once done, its
-        output, in one call where a status poll would need a result fetch after it. Still running (202): the
-        next poll asks the status again (progress, a better estimate)."""
+    async def _counted(self, item: Tracked, call: Awaitable[T]) -> T:
+        """One poll's upstream call: counted and stamped whatever it answers; a 429 pauses the key's budget."""
         try:
-            result = await item.client.result(item.record.request_id, retry=False)
+            return await call
         except RateLimitError as exc:
             item.budget.pause(exc.retry_after if exc.retry_after is not None else self.max_interval)
             raise
         finally:
             item.polls += 1
             item.last_poll = time.monotonic()
+
+    async def _poll_result(self, item: Tracked) -> RequestRecord:
+        """The poll of a request likely done: the result endpoint answers its status and, once done, its
+        output, in one call where a status poll would need a result fetch after it. Still running (202): the
+        next poll asks the status again (progress, a better estimate)."""
+        result = await self._counted(item, item.client.result(item.record.request_id, retry=False))
         if not result.pending:
             self._learn(item, result)
             record = _finished(item.record, result)

@@ -297,14 +297,19 @@ def likely_done(tracker: Tracker, provider: FakeProvider) -> Any:
 
 
 @pytest.fixture
+def contended_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every budget has other polls queued: each token should do as much as it can."""
+    monkeypatch.setattr(PollBudget, "contended", property(lambda self: True))
+
+
+@pytest.fixture
 def unbound() -> Tracker:
     """A tracker without a task group: no poll loop runs, each poll is the test's own call."""
     return Tracker(SqliteStore(None), min_interval=0.001, max_interval=0.01, budget_rpm=600_000)
 
 
 async def test_a_likely_done_request_on_a_busy_budget_is_polled_through_its_result(
-        unbound: Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(PollBudget, "contended", property(lambda self: True))
+        unbound: Tracker, contended_budget: None) -> None:
     provider = FakeProvider(["COMPLETED"])
     item = likely_done(unbound, provider)
     with anyio.fail_after(30):
@@ -323,8 +328,7 @@ async def test_on_a_free_budget_the_status_is_polled_for_its_progress(unbound: T
 
 
 async def test_a_result_still_running_sends_the_next_poll_to_the_status(
-        unbound: Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(PollBudget, "contended", property(lambda self: True))
+        unbound: Tracker, contended_budget: None) -> None:
     provider = FakeProvider(["IN_PROGRESS"])
     provider.result_pending = 1
     item = likely_done(unbound, provider)
@@ -336,8 +340,7 @@ async def test_a_result_still_running_sends_the_next_poll_to_the_status(
 
 
 async def test_an_unseen_request_is_expected_when_its_model_has_been_quickest(
-        unbound: Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(PollBudget, "contended", property(lambda self: True))
+        unbound: Tracker, contended_budget: None) -> None:
     provider = FakeProvider(["COMPLETED"])
     fresh = unbound.track(provider, rec("IN_QUEUE", rid="first", model="m", created_at=time.time() - 40))
     old = unbound.track(provider, rec("IN_QUEUE", rid="second", model="m", created_at=time.time() - 3600))
@@ -354,8 +357,7 @@ async def test_an_unseen_request_is_expected_when_its_model_has_been_quickest(
 
 
 async def test_a_result_that_failed_but_lags_is_fetched_until_its_error_is_there(
-        unbound: Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(PollBudget, "contended", property(lambda self: True))
+        unbound: Tracker, contended_budget: None) -> None:
     provider = FakeProvider(["IN_PROGRESS"])
     provider.result_pending, provider.pending_status, provider.result_failed = 1, "FAILED", True
     item = likely_done(unbound, provider)
@@ -366,8 +368,7 @@ async def test_a_result_that_failed_but_lags_is_fetched_until_its_error_is_there
 
 
 async def test_a_running_result_adopts_the_status_it_reports(
-        unbound: Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(PollBudget, "contended", property(lambda self: True))
+        unbound: Tracker, contended_budget: None) -> None:
     provider = FakeProvider(["IN_PROGRESS"])
     provider.result_pending, provider.pending_status = 1, "IN_QUEUE"
     item = likely_done(unbound, provider)
