@@ -51,7 +51,12 @@ def http_server(transport: str, env: dict[str, str], *extra: str) -> Iterator[Se
                 raise RuntimeError("server did not start:\n" + "".join(sp.stderr))
             found.wait(0.05)
         wait_healthy(sp.base, sp.stderr)
-        yield sp
+        try:
+            yield sp
+        except BaseException:
+            # Shown with the failure: whether the server was still alive and what it last said.
+            print(f"server exit code: {proc.poll()}; its last stderr lines:\n" + "".join(sp.stderr[-40:]))
+            raise
     finally:
         stop(proc)
 

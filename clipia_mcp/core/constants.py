@@ -82,6 +82,10 @@ NEW_CALLERS_BURST = 20
 # HTTP server: a request's headers and body must arrive within this (slow-loris clients are cut);
 # Streamable HTTP sessions are bounded in number and closed after this long without a request.
 REQUEST_READ_TIMEOUT = 15.0
+# Idle keep-alive connections are kept longer than any common client or proxy reuses one (httpx 5 s, undici
+# 4 s, nginx upstream keepalive 60 s): a server that closes first races the client's next request on it,
+# which the client sees as a dropped connection (ReadError) on a request it may not safely resend.
+HTTP_KEEP_ALIVE_TIMEOUT = 75
 MAX_HTTP_SESSIONS = 1000
 SESSION_IDLE_TIMEOUT = 600.0
 

@@ -1,8 +1,9 @@
 """Serving the HTTP app with uvicorn on a socket we bind ourselves (port 0 prints the chosen port).
 
 Slow clients are cut: a request's headers and body must arrive within
-:data:`~clipia_mcp.core.constants.REQUEST_READ_TIMEOUT` (uvicorn alone waits forever for a trickle),
-idle keep-alive connections close after 5 s, and one event (a header block) is at most 64 KiB.
+:data:`~clipia_mcp.core.constants.REQUEST_READ_TIMEOUT` of its first byte (uvicorn alone waits forever
+for a trickle), idle keep-alive connections close after
+:data:`~clipia_mcp.core.constants.HTTP_KEEP_ALIVE_TIMEOUT`, and one event (a header block) is at most 64 KiB.
 """
 
 from __future__ import annotations
@@ -23,28 +24,41 @@ from clipia_mcp.transports.http import HttpTransport, build_http_app
 
 
 class DeadlineH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a read deadline: from the moment a request may start until it has been
-    read in full (headers and body), at most ``REQUEST_READ_TIMEOUT`` seconds, else the connection closes."""
+    """uvicorn's h11 protocol with a read deadline: from a new connection, or from the first byte of a
+    request on a kept-alive one, until the request has been read in full (headers and body), at most
+    ``read_timeout`` seconds, else the connection closes. An idle kept-alive connection is not timed
+    here: uvicorn's keep-alive timeout owns it."""
 
     read_timeout = C.REQUEST_READ_TIMEOUT
     _read_timer: asyncio.TimerHandle | None = None
+    _silent = True  # nothing received yet on this connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if self._read_timer is None and self.conn.their_state is h11.IDLE:
+            self._arm()  # a request starts on a kept-alive connection
+        self._silent = False
         super().data_received(data)
         self._check()
 
     def on_response_complete(self) -> None:
-        self._arm()
         super().on_response_complete()
         self._check()
+        if self._read_timer is None and self._mid_request():
+            self._arm()  # a pipelined request is half in
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def _mid_request(self) -> bool:
+        state = self.conn.their_state
+        if state is h11.DONE:
+            return False
+        return state is not h11.IDLE or bool(self.conn.trailing_data[0])
 
     def _arm(self) -> None:
         self._disarm()
@@ -56,12 +70,12 @@ class DeadlineH11Protocol(H11Protocol):
             self._read_timer = None
 
     def _check(self) -> None:
-        if self.conn.their_state is h11.DONE:  # the whole request is in
+        if not self._mid_request():  # the whole request is in, or nothing of the next one yet
             self._disarm()
 
     def _too_slow(self) -> None:
         self._read_timer = None
-        if self.conn.their_state is not h11.DONE and not self.transport.is_closing():
+        if (self._silent or self._mid_request()) and not self.transport.is_closing():
             self.transport.close()
 
 
@@ -71,7 +85,8 @@ def serve_http(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: AuthMode
     app = build_http_app(mcp, transport, auth=auth)
     path = "/sse" if transport == "sse" else "/mcp"
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), access_log=False,
-                            lifespan="on", timeout_keep_alive=5, h11_max_incomplete_event_size=64 * 1024,
+                            lifespan="on", timeout_keep_alive=C.HTTP_KEEP_ALIVE_TIMEOUT,
+                            h11_max_incomplete_event_size=64 * 1024,
                             http=type("ClipiaH11Protocol", (DeadlineH11Protocol,),
                                       {"read_timeout": mcp.runtime_holder.settings.request_read_timeout}))
     server = uvicorn.Server(config)

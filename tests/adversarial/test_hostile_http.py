@@ -76,6 +76,41 @@ async def test_slow_headers_and_bodies_are_cut(emu: EmulatorServer, live_key: Ke
                 s.close()
 
 
+def http_get(sock: socket.socket, netloc: str) -> bytes:
+    """One keep-alive GET /healthz on a blocking socket; returns the raw response (headers and body)."""
+    sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {netloc}\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    return data
+
+
+async def test_an_idle_kept_alive_connection_outlives_the_read_deadline(
+        emu: EmulatorServer, live_key: Key, tmp_path: Path) -> None:
+    """The read deadline times a request from its first byte, not the idle time before it: a client that
+    reuses its connection after a pause (httpx keeps one 5 s) must not find it closed under its request."""
+    env = server_env(emu, live_key, tmp_path, CLIPIA_MCP_READ_TIMEOUT="1")
+    with http_server("streamable-http", env) as sp:
+        netloc = urlsplit(sp.url).netloc
+        idle = socket.create_connection((urlsplit(sp.url).hostname, urlsplit(sp.url).port), timeout=10)
+        slow = None
+        try:
+            assert http_get(idle, netloc).startswith(b"HTTP/1.1 200")
+            slow = open_slow(sp.url, body=False)  # its deadline starts after the idle one's last answer
+            with anyio.fail_after(30):
+                while not closed(slow):
+                    await anyio.sleep(0.05)
+            # A full read deadline has passed since the idle connection's answer: it still serves.
+            assert http_get(idle, netloc).startswith(b"HTTP/1.1 200")
+        finally:
+            idle.close()
+            if slow is not None:
+                slow.close()
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 async def test_never_closed_sessions_are_bounded(emu: EmulatorServer, live_key: Key, tmp_path: Path) -> None:
     env = server_env(emu, live_key, tmp_path, CLIPIA_MCP_MAX_SESSIONS="200")
