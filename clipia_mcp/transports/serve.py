@@ -31,7 +31,6 @@ class DeadlineH11Protocol(H11Protocol):
 
     read_timeout = C.REQUEST_READ_TIMEOUT
     _read_timer: asyncio.TimerHandle | None = None
-    _silent = True  # nothing received yet on this connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -40,7 +39,6 @@ class DeadlineH11Protocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if self._read_timer is None and self.conn.their_state is h11.IDLE:
             self._arm()  # a request starts on a kept-alive connection
-        self._silent = False
         super().data_received(data)
         self._check()
 
@@ -75,7 +73,8 @@ class DeadlineH11Protocol(H11Protocol):
 
     def _too_slow(self) -> None:
         self._read_timer = None
-        if (self._silent or self._mid_request()) and not self.transport.is_closing():
+        silent = self.conn.their_http_version is None  # not one request line received yet
+        if (silent or self._mid_request()) and not self.transport.is_closing():
             self.transport.close()
 
 

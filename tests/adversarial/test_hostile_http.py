@@ -94,8 +94,9 @@ async def test_an_idle_kept_alive_connection_outlives_the_read_deadline(
     reuses its connection after a pause (httpx keeps one 5 s) must not find it closed under its request."""
     env = server_env(emu, live_key, tmp_path, CLIPIA_MCP_READ_TIMEOUT="1")
     with http_server("streamable-http", env) as sp:
-        netloc = urlsplit(sp.url).netloc
-        idle = socket.create_connection((urlsplit(sp.url).hostname, urlsplit(sp.url).port), timeout=10)
+        parts = urlsplit(sp.url)
+        netloc = parts.netloc
+        idle = socket.create_connection((parts.hostname, parts.port), timeout=10)
         slow = None
         try:
             assert http_get(idle, netloc).startswith(b"HTTP/1.1 200")
