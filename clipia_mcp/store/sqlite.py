@@ -16,11 +16,12 @@ is therefore in-process only here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -245,15 +246,10 @@ class SqliteStore:
 
     async def record_submit(self, intent: Intent, record: RequestRecord) -> None:
         def op(c: sqlite3.Connection) -> None:
-            c.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(c):
                 c.execute("UPDATE intents SET request_id=? WHERE owner=? AND idempotency_key=?",
                           (record.request_id, intent.owner, intent.idempotency_key))
                 _upsert(c, record)
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
 
         await self._run(op)
 
@@ -263,14 +259,9 @@ class SqliteStore:
     async def upsert_many(self, records: list[RequestRecord]) -> None:
         """Several changes in one transaction (the tracker batches changes that arrive together)."""
         def op(c: sqlite3.Connection) -> None:
-            c.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(c):
                 for record in records:
                     _upsert(c, record)
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
 
         await self._run(op)
 
@@ -359,8 +350,7 @@ class SqliteStore:
             if before is not None:
                 where.append("created_at<?")
                 args.append(before)
-            c.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(c):
                 rows = c.execute("SELECT owner, request_id FROM requests WHERE " + " AND ".join(where),  # noqa: S608
                                  args).fetchall()
                 pairs = [(r["owner"], r["request_id"]) for r in rows]
@@ -372,10 +362,6 @@ class SqliteStore:
                     c.execute("DELETE FROM tasks WHERE owner=? AND request_id=?", (o, rid))
                     c.execute("DELETE FROM intents WHERE owner=? AND request_id=?", (o, rid))
                     c.execute("DELETE FROM requests WHERE owner=? AND request_id=?", (o, rid))
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
             return Forgotten(request_ids=[rid for _, rid in pairs], files=files)
 
         return await self._run(op)
@@ -440,6 +426,19 @@ class SqliteStore:
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]
+
+
+@contextlib.contextmanager
+def _immediate(c: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (``BEGIN IMMEDIATE``: no upgrade deadlock with a second writer);
+    rolled back on any exception, the caller's cancellation included."""
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        c.execute("COMMIT")  # inside: a failed commit (a full disk) must roll back too, not leave it open
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
 
 
 def _upsert(c: sqlite3.Connection, r: RequestRecord) -> None:
