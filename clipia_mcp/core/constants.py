@@ -87,6 +87,8 @@ REQUEST_READ_TIMEOUT = 15.0
 # which the client sees as a dropped connection (ReadError) on a request it may not safely resend.
 HTTP_KEEP_ALIVE_TIMEOUT = 75
 MAX_HTTP_SESSIONS = 1000
+# One caller's share of them: a tenant opening sessions in a loop must not lock the others out.
+MAX_HTTP_SESSIONS_PER_CALLER = 100
 SESSION_IDLE_TIMEOUT = 600.0
 
 # Garbage collector (engine/heap.py): collections walk fewer, larger young generations. With Python's

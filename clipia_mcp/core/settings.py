@@ -217,6 +217,8 @@ class Settings:
     #: HTTP hosting: a request's headers and body must arrive within this; sessions are bounded and reaped.
     request_read_timeout: float = C.REQUEST_READ_TIMEOUT
     max_sessions: int = C.MAX_HTTP_SESSIONS
+    #: Of those, how many one authenticated caller (a key, a token, an OAuth principal) may hold at once.
+    max_sessions_per_caller: int = C.MAX_HTTP_SESSIONS_PER_CALLER
     session_idle_timeout: float = C.SESSION_IDLE_TIMEOUT
 
     def for_transport(self, transport: str) -> Settings:
@@ -300,6 +302,8 @@ class Settings:
             tenant_monthly_credits=_limit(env, "CLIPIA_MCP_TENANT_MONTHLY_CREDITS"),
             request_read_timeout=_float(env, "CLIPIA_MCP_READ_TIMEOUT", C.REQUEST_READ_TIMEOUT, 0.1, 3600),
             max_sessions=int(_float(env, "CLIPIA_MCP_MAX_SESSIONS", C.MAX_HTTP_SESSIONS, 1, 1_000_000)),
+            max_sessions_per_caller=int(_float(env, "CLIPIA_MCP_MAX_SESSIONS_PER_CALLER",
+                                               C.MAX_HTTP_SESSIONS_PER_CALLER, 1, 1_000_000)),
             session_idle_timeout=_float(env, "CLIPIA_MCP_SESSION_IDLE", C.SESSION_IDLE_TIMEOUT, 1, 86_400),
         )
         retention = (env.get("CLIPIA_MCP_RETENTION_DAYS") or "").strip().lower()

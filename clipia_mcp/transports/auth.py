@@ -30,6 +30,8 @@ from typing import Any
 
 import anyio
 import httpx
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import Context
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -64,6 +66,8 @@ class Admission:
     status: int
     caller: Caller | None = None
     retry_after: float | None = None
+    #: Who is served (a hash of the credential, never the credential): sessions are bound to it.
+    principal: str | None = None
 
 
 class _SharedTransport(httpx.AsyncBaseTransport):
@@ -120,7 +124,7 @@ class AuthMiddleware:
             return await self.pool.admit(credential)
         # Compare against every token so timing does not reveal which one nearly matched.
         ok = any([hmac.compare_digest(credential.encode(), t.encode()) for t in self._tokens])
-        return Admission(200 if ok else 401)
+        return Admission(200, principal=fingerprint("token:" + credential)) if ok else Admission(401)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.mode in ("none", "oauth") or scope.get("path") in OPEN_PATHS:
@@ -133,6 +137,12 @@ class AuthMiddleware:
             return
         if admission.caller is not None:
             scope[SCOPE_KEY] = admission.caller
+        principal = admission.principal or (admission.caller.owner if admission.caller is not None else None)
+        if principal is not None:
+            # The SDK binds a session (Streamable HTTP and SSE) to the user that opened it and answers any
+            # other credential's use of its id as an unknown session (404). The token field holds the hash:
+            # the credential itself never goes into the scope.
+            scope["user"] = AuthenticatedUser(AccessToken(token=principal, client_id=principal, scopes=[]))
         await self.app(scope, receive, send)
 
 

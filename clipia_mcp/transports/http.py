@@ -23,7 +23,7 @@ from clipia_mcp.mcp.runtime import Runtime
 from clipia_mcp.mcp.server import ClipiaMCPServer, build_server
 from clipia_mcp.transports.auth import AuthMiddleware, CallerPool
 from clipia_mcp.transports.auth_mode import AuthMode, oauth_options, resolve_auth
-from clipia_mcp.transports.events import SSE_RETRY_MS, MemoryEventStore
+from clipia_mcp.transports.events import SSE_RETRY_MS, UNBOUND, MemoryEventStore, bind_sessions
 from clipia_mcp.transports.metrics import endpoints
 
 if TYPE_CHECKING:
@@ -68,10 +68,13 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
 
         mcp.custom_route(WEBHOOK_PATH, methods=["POST"], include_in_schema=False)(webhook)
 
-    app = mcp.sse_app(transport_security=security) if transport == "sse" \
-        else mcp.streamable_http_app(transport_security=security, event_store=MemoryEventStore(),
-                                     retry_interval=SSE_RETRY_MS, max_sessions=settings.max_sessions,
-                                     session_idle_timeout=settings.session_idle_timeout)
+    if transport == "sse":
+        app = mcp.sse_app(transport_security=security)
+    else:
+        app = mcp.streamable_http_app(transport_security=security, event_store=UNBOUND, retry_interval=SSE_RETRY_MS,
+                                      max_sessions=settings.max_sessions,
+                                      session_idle_timeout=settings.session_idle_timeout)
+        bind_sessions(mcp.session_manager, MemoryEventStore(), settings.max_sessions_per_caller)
     inner = app.router.lifespan_context
 
     pool = CallerPool(settings, auth)

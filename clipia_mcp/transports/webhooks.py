@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
 from collections import OrderedDict
 
@@ -28,8 +27,18 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 TOLERANCE_S = 300
 REPLAY_MEMORY = 10_000
-_STAMP = re.compile(r"(?:^|,)\s*t=(\d+)")
 _TRACKED, _UNTRACKED = b'{"ok":true,"tracked":true}', b'{"ok":true,"tracked":false}'
+
+
+def signed_timestamp(signature: str) -> str:
+    """The ``t=`` of a signature header as the SDK's check reads it (comma-separated ``key=value`` fields,
+    spaces ignored, the last ``t`` wins): the timestamp its HMAC covered."""
+    stamp = ""
+    for field in signature.split(","):
+        key, eq, value = field.strip().partition("=")
+        if eq and key.strip() == "t":
+            stamp = value.strip()
+    return stamp
 
 
 class WebhookReceiver:
@@ -75,8 +84,10 @@ class WebhookReceiver:
         # Only the signature header is signed, so it is all the SDK's check is given.
         if not verify_signature(self._secret, {SIGNATURE_HEADER: signature}, raw, tolerance_seconds=TOLERANCE_S):
             return self._reject(401, "invalid signature")
-        # The signed content is (t, body): the signature header carries t inside the HMAC.
-        digest = hashlib.sha256(signature.encode() + b"." + raw).hexdigest()
+        # The signed content is (t, body), however the header around them is written (spaces, field order,
+        # extra fields): a repeat of it is a duplicate.
+        stamp = signed_timestamp(signature)
+        digest = hashlib.sha256(stamp.encode() + b"." + raw).hexdigest()
         if digest in self._seen:
             self.duplicates += 1
             return JSONResponse({"ok": True, "duplicate": True})
@@ -89,9 +100,8 @@ class WebhookReceiver:
             return self._reject(400, "malformed payload")
         self._remember(digest)
         self.accepted += 1
-        stamp = _STAMP.search(signature)
-        if stamp:
-            metrics.observe("clipia_mcp_webhook_lag_seconds", max(0.0, time.time() - int(stamp.group(1))))
+        if stamp.isdigit():
+            metrics.observe("clipia_mcp_webhook_lag_seconds", max(0.0, time.time() - int(stamp)))
         applied = await self.service.apply_delivery(request_id, payload)
         return Response(_TRACKED if applied else _UNTRACKED, media_type="application/json")
 

@@ -57,6 +57,22 @@ async def test_a_verified_delivery_is_applied_once(hook: Any) -> None:
     assert (receiver.accepted, receiver.duplicates, receiver.rejected) == (1, 1, 0)
 
 
+async def test_the_same_signed_content_in_a_rewritten_header_is_still_a_duplicate(hook: Any) -> None:
+    """The signed content is (t, body): spaces, field order or an extra field around the same t and HMAC
+    verify just the same, and must not get a delivery applied twice."""
+    http, receiver, service = hook
+    body = json.dumps({"request_id": RID, "status": "OK", "payload": {"cost": 4}}).encode()
+    t = int(time.time())
+    sig = sign(SECRET, t, body)
+    written = [f"t={t},v1={sig}", f"t={t}, v1={sig}", f"v1={sig},t={t}", f"t={t},v1={sig},x=1",
+               f" t = {t} ,v1={sig}", f"t=1,t={t},v1={sig}"]
+    answers = [(await http.post("/webhooks/clipia", content=body, headers={
+        "X-Clipia-Signature": header, "Content-Type": "application/json"})).json() for header in written]
+    assert answers == [{"ok": True, "tracked": True}] + [{"ok": True, "duplicate": True}] * (len(written) - 1)
+    assert [rid for rid, _ in service.applied] == [RID]
+    assert (receiver.accepted, receiver.duplicates) == (1, len(written) - 1)
+
+
 async def test_forged_stale_tampered_oversized_and_malformed_deliveries_are_refused(hook: Any) -> None:
     http, receiver, service = hook
     body = json.dumps({"request_id": RID, "status": "OK", "payload": {}}).encode()
