@@ -144,7 +144,9 @@ def serve(args: argparse.Namespace) -> int:
 
     mcp = build_server(settings, **(oauth_options(settings) if auth == "oauth" else {}))
     if transport == "stdio":
-        mcp.run("stdio")
+        from clipia_mcp.transports.stdio import run_stdio
+
+        run_stdio(mcp)
         return 0
     from clipia_mcp.transports.serve import serve_http
 
