@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 @functools.lru_cache(maxsize=4096)  # every answer about a request formats its created_at again
 def iso_seconds(ts: float | None) -> str | None:
     """``2026-01-31T12:00:00Z`` (the API's format); ``None`` for no time."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else None
+    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def iso_millis(ts: float) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import socket
 import uuid
 from collections.abc import Collection
 from datetime import datetime, timedelta, timezone
@@ -97,10 +98,19 @@ def _private_host(host: str) -> bool:
     if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
         return True
     try:
-        ip = ipaddress.ip_address(name)
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(name)
     except ValueError:
-        return False
+        # The other IPv4 spellings resolvers accept (inet_aton): 127.1, 2130706433, 0x7f000001, 0177.0.0.1, 0.
+        if not _NUMERIC_HOST.fullmatch(name):
+            return False
+        try:
+            ip = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return False
     return not ip.is_global or ip.is_multicast
+
+
+_NUMERIC_HOST = re.compile(r"[0-9a-fx.]+")
 
 
 def webhook_url(value: str | None, *, allow_loopback: bool = False) -> str | None:
@@ -149,10 +159,20 @@ def time_bound(value: str | None, name: str, *, end: bool = False) -> float | No
     raw = value.strip()
     try:
         if len(raw) == 10:
-            day = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=timezone.utc)
-            return (day + timedelta(days=1) if end else day).timestamp()
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            moment = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            if end:
+                moment = moment + timedelta(days=1) if moment.year < 9999 else _LAST_MOMENT
+        else:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInputError(f"{name} must be a date like 2026-11-24 or an ISO 8601 time, got {raw[:40]!r}.") \
             from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    try:
+        ts = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its UTC offset
+        ts = 0.0 if moment.year < 1970 else _LAST_MOMENT.timestamp()
+    # Nothing is older than 1970 or newer than 9999: a bound past either end means "from/until the end".
+    return min(max(ts, 0.0), _LAST_MOMENT.timestamp())
+
+
+_LAST_MOMENT = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)

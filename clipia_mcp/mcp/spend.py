@@ -18,7 +18,7 @@ async def spend_view(rt: Runtime, caller: Caller, since: float | None = None, un
                      ) -> SpendView:
     """Totals per UTC day and per model from the journal in [since, until) (default: the last 30 days)."""
     end = until if until is not None else time.time() + 1
-    start = since if since is not None else end - DEFAULT_DAYS * 86_400
+    start = since if since is not None else max(0.0, end - DEFAULT_DAYS * 86_400)
     rows, account = await rt.service.spend_summary(caller, start, end)
     days: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     models: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])

@@ -7,6 +7,7 @@ import pytest
 from clipia_mcp.core import constants as C
 from clipia_mcp.core import validation as v
 from clipia_mcp.core.errors import InvalidInputError
+from clipia_mcp.core.timeutil import iso_seconds
 
 
 def rejects(fn, *args, **kw) -> str:  # type: ignore[no-untyped-def]
@@ -69,6 +70,14 @@ def test_generation_input_bounds() -> None:
     ("https://localhost/hook", "public host"),
     ("https://app.localhost/hook", "public host"),
     ("https://127.0.0.1/hook", "public host"),
+    # The other IPv4 spellings a resolver turns into the same private addresses.
+    ("https://2130706433/hook", "public host"),
+    ("https://0x7f000001/hook", "public host"),
+    ("https://127.1/hook", "public host"),
+    ("https://0177.0.0.1/hook", "public host"),
+    ("https://0/hook", "public host"),
+    ("https://10.1/hook", "public host"),
+    ("https://0xa9fea9fe/latest/meta-data", "public host"),
     ("http://hooks.example.com/hook", "https://"),
     ("ftp://hooks.example.com/hook", "https://"),
     ("https:///nohost", "name a host"),
@@ -83,6 +92,8 @@ def test_webhook_url_policy_accepts() -> None:
     assert v.webhook_url(None) is None
     assert v.webhook_url("https://hooks.example.com/clipia?x=1") == "https://hooks.example.com/clipia?x=1"
     assert v.webhook_url("https://8.8.8.8/hook") == "https://8.8.8.8/hook"
+    assert v.webhook_url("https://134744072/hook") == "https://134744072/hook"  # 8.8.8.8 spelled as one number
+    assert v.webhook_url("https://cafe.example/hook") == "https://cafe.example/hook"  # hex letters, not a number
     # Loopback only when the sandbox asks for it, and never a private LAN address.
     assert v.webhook_url("http://127.0.0.1:9/h", allow_loopback=True) == "http://127.0.0.1:9/h"
     assert v.webhook_url("http://localhost:9/h", allow_loopback=True) == "http://localhost:9/h"
@@ -94,3 +105,23 @@ def test_status_filter() -> None:
     assert v.status_filter(None) is None
     assert v.status_filter(" completed ") == "COMPLETED"
     assert "status must be one of" in rejects(v.status_filter, "DONE")
+
+
+@pytest.mark.parametrize(("value", "end", "iso"), [
+    ("2026-11-24", False, "2026-11-24T00:00:00Z"),
+    ("2026-11-24", True, "2026-11-25T00:00:00Z"),  # an end date includes its whole day
+    ("1970-01-01", False, "1970-01-01T00:00:00Z"),  # the epoch is a time, not "no time"
+    ("9999-12-31", True, "9999-12-31T23:59:59Z"),  # the last day: no day after it to end at
+    ("9999-12-31T23:00:00-14:00", True, "9999-12-31T23:59:59Z"),
+    ("0001-01-01", False, "1970-01-01T00:00:00Z"),
+    ("0001-01-01T00:00:00+14:00", False, "1970-01-01T00:00:00Z"),
+])
+def test_time_bounds_past_either_end_of_the_calendar_are_clamped(value: str, end: bool, iso: str) -> None:
+    bound = v.time_bound(value, "until" if end else "since", end=end)
+    assert iso_seconds(bound) == iso
+
+
+def test_time_bound_rejects_what_is_not_a_time() -> None:
+    assert v.time_bound(None, "since") is None and v.time_bound(" ", "since") is None
+    assert "since must be a date" in rejects(v.time_bound, "2026-13-01", "since")
+    assert "until must be a date" in rejects(v.time_bound, "yesterday", "until", end=True)
