@@ -60,6 +60,16 @@ _ADVICE = {
     "not_found": "Check the request_id, or call list_requests to find recent requests.",
     "confirmation_required": "Ask the user; if they agree, call generate again with confirm_cost=true.",
     "deadline_exceeded": "The call ran out of time; call again (submits are journaled and never pay twice).",
+    "invalid_request": "The API refused the request as sent; check the model (list_models) and the arguments, "
+                       "then call again.",
+    "webhook_url_invalid": "Pass a public https:// webhook_url, or leave it out: the server tracks the request "
+                           "anyway.",
+    "internal_error": "The API failed on its side; call again shortly (submits are journaled and never pay twice).",
+    "service_unavailable": "The API is temporarily unavailable; call again after retry_after or in a minute.",
+    "api_error": "The API refused the call without saying why; call again, and tell the operator if it repeats.",
+    "config_error": "The server is not set up for this; tell the operator (the message says what is missing).",
+    "cost_declined": "Nothing was submitted. Pick a cheaper model or input (estimate_cost), or ask again.",
+    "internal_server_error": "Call again; if it repeats, tell the operator the reference.",
 }
 
 

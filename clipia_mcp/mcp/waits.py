@@ -10,13 +10,16 @@ maximum is clamped, and the result says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context
 
 from clipia_mcp.core import constants as C
 from clipia_mcp.core.errors import InvalidInputError
 from clipia_mcp.core.settings import Settings
+
+if TYPE_CHECKING:
+    from clipia_mcp.core.records import RequestRecord
 
 CLIENT_INFO_META_KEY = "io.modelcontextprotocol/clientInfo"
 
@@ -29,8 +32,12 @@ class WaitPlan:
     heartbeat: float
     client: str
     progress: bool
-    #: Set when the requested wait was clamped: the note the result carries.
+    #: Set when the requested wait was clamped: the note the result carries (see :meth:`note_for`).
     note: str | None = None
+
+    def note_for(self, record: RequestRecord) -> str | None:
+        """The clamp note for the answer about ``record``: none once it is done (nothing left to wait for)."""
+        return None if record.terminal else self.note
 
 
 def client_name(ctx: Context[Any, Any]) -> str:

@@ -13,6 +13,7 @@ from mcp import Client
 from support import TASKS, TasksClient
 
 from clipia_mcp.core.errors import InvalidInputError
+from clipia_mcp.core.records import RequestRecord
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.mcp.waits import plan_wait
 from clipia_mcp.sandbox import EmulatorServer
@@ -106,6 +107,10 @@ def test_wait_plan_is_host_aware() -> None:
     assert (asked.budget, asked.note) == (5, None)
     clamped = plan_wait(ctx(), s, 500)
     assert clamped.budget == 48.0 and clamped.note is not None and "waited at most 48 s" in clamped.note
+    running = RequestRecord(request_id="r", owner="o", status="IN_PROGRESS", created_at=1, updated_at=1)
+    assert clamped.note_for(running) == clamped.note
+    # A finished request has nothing left to wait for: no "call again to keep waiting".
+    assert clamped.note_for(running.model_copy(update={"status": "COMPLETED"})) is None
     for bad in (-1, float("nan")):
         with pytest.raises(InvalidInputError):
             plan_wait(ctx(), s, bad)

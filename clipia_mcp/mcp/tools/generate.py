@@ -128,7 +128,7 @@ def register(mcp: MCPServer[Any]) -> None:
             record = await rt.service.wait(caller, sub.record.request_id, plan.budget, progress_reporter(ctx),
                                            plan.heartbeat)
             return await request_result(record, media_http=rt.media_http, outputs=rt.engine.outputs,
-                                        is_test=caller.sandbox, note=plan.note,
+                                        is_test=caller.sandbox, note=plan.note_for(record),
                                         include_preview=wants_preview(rt.settings.previews, opts.include_preview))
 
         return await run_tool(ctx, body)

@@ -127,7 +127,7 @@ def register(mcp: MCPServer[Any]) -> None:
             plan = plan_wait(ctx, rt.settings, timeout_s)
             record = await rt.service.wait(caller, rid, plan.budget, progress_reporter(ctx), plan.heartbeat)
             return await request_result(record, media_http=rt.media_http, outputs=rt.engine.outputs,
-                                        is_test=caller.sandbox, note=plan.note,
+                                        is_test=caller.sandbox, note=plan.note_for(record),
                                         include_preview=wants_preview(rt.settings.previews, include_preview))
 
         return await run_tool(ctx, body)
