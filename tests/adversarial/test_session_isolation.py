@@ -133,3 +133,24 @@ def test_one_tenant_cannot_take_every_session(emu: EmulatorServer, live_key: Key
         assert _open(sp.url, b).status_code == 200  # B is not locked out by A
         assert httpx.delete(sp.url, headers=_as(a, first), timeout=10).status_code == 200
         assert _open(sp.url, a).status_code == 200  # A's closed session freed its share
+
+
+def test_an_sse_session_takes_messages_only_from_the_tenant_that_opened_it(emu: EmulatorServer, live_key: Key,
+                                                                           tmp_path: Path) -> None:
+    with http_server("sse", server_env(emu, live_key, tmp_path, CLIPIA_MCP_TOKENS=",".join(TOKENS))) as sp:
+        a, b = TOKENS
+        with httpx.stream("GET", sp.url, headers={"Authorization": f"Bearer {a}", "Accept": "text/event-stream"},
+                          timeout=10) as stream:
+            assert stream.status_code == 200
+            lines = stream.iter_lines()  # kept: a dropped iterator closes the stream, and the session with it
+            endpoint = next(line.partition(":")[2].strip() for line in lines if line.startswith("data:"))
+            post = sp.base + endpoint
+            ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+            theirs = httpx.post(post, headers={"Authorization": f"Bearer {b}"}, json=ping, timeout=10)
+            mine = httpx.post(post, headers={"Authorization": f"Bearer {a}"}, json=INIT_FOR_SSE, timeout=10)
+        assert (theirs.status_code, theirs.text) == (404, "Could not find session")
+        assert mine.status_code == 202
+
+
+INIT_FOR_SSE = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
