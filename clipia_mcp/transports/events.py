@@ -28,11 +28,13 @@ SSE_RETRY_MS = 1000
 
 class MemoryEventStore:
     """The process's recent SSE events, each under the session that sent it (use it through
-    :class:`SessionEvents`)."""
+    :class:`SessionEvents`). Every operation costs what the one session's own events cost: closing
+    many sessions at once (idle reaping) never walks the whole store."""
 
     def __init__(self, max_events: int = 10_000) -> None:
         self.max_events = max_events
         self._events: OrderedDict[EventId, tuple[str, StreamId, JSONRPCMessage | None]] = OrderedDict()
+        self._by_session: dict[str, dict[EventId, None]] = {}  # each session's event ids, oldest first
         self._ids = itertools.count(1)
 
     def __len__(self) -> int:
@@ -41,8 +43,13 @@ class MemoryEventStore:
     def store(self, session_id: str, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
         event_id = str(next(self._ids))
         self._events[event_id] = (session_id, stream_id, message)
+        self._by_session.setdefault(session_id, {})[event_id] = None
         while len(self._events) > self.max_events:
-            self._events.popitem(last=False)
+            old, (sid, _, _) = self._events.popitem(last=False)
+            own = self._by_session[sid]
+            del own[old]
+            if not own:
+                del self._by_session[sid]
         return event_id
 
     async def replay(self, session_id: str, last_event_id: EventId, send: EventCallback) -> StreamId | None:
@@ -53,16 +60,18 @@ class MemoryEventStore:
             return None
         stream_id = event[1]
         after = False
-        for event_id, (sid, stream, message) in list(self._events.items()):
+        for event_id in list(self._by_session.get(session_id, ())):
             if event_id == last_event_id:
                 after = True
-            elif after and sid == session_id and stream == stream_id and message is not None:
-                await send(EventMessage(message, event_id))
+                continue
+            found = self._events.get(event_id)
+            if after and found is not None and found[1] == stream_id and found[2] is not None:
+                await send(EventMessage(found[2], event_id))
         return stream_id
 
     def forget(self, session_id: str) -> None:
         """Drop a closed session's events (nothing can replay them any more)."""
-        for event_id in [e for e, (sid, _, _) in self._events.items() if sid == session_id]:
+        for event_id in self._by_session.pop(session_id, {}):
             del self._events[event_id]
 
 

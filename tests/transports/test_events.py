@@ -46,3 +46,13 @@ async def test_the_managers_placeholder_store_fails_closed() -> None:
         raise AssertionError(event)
 
     assert await UNBOUND.replay_events_after("1", collect) is None
+
+
+def test_eviction_keeps_each_sessions_index_in_step() -> None:
+    events = MemoryEventStore(max_events=3)
+    ids = [events.store("sa" if i % 2 else "sb", "1", note(i)) for i in range(7)]
+    assert len(events) == 3
+    events.forget("sa")  # only sa's surviving events go; the evicted ones are not looked for
+    events.forget("sb")
+    events.forget("never-opened")
+    assert len(events) == 0 and ids == [str(i) for i in range(1, 8)]
