@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from clipia_mcp.core.records import GenerationError, RequestRecord
+from clipia_mcp.core.upstream import count_or_none
 
 
 def record_from_delivery(current: RequestRecord, payload: dict[str, Any]) -> RequestRecord | None:
@@ -19,11 +20,11 @@ def record_from_delivery(current: RequestRecord, payload: dict[str, Any]) -> Req
     if status == "OK":
         raw_body = payload.get("payload")
         body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
-        cost = body.get("cost")
+        cost = count_or_none(body.get("cost"))
         output = body.get("output")
         return current.model_copy(update={
             "status": "COMPLETED", "output": output if isinstance(output, dict) else None, "progress": 100,
-            "queue_position": None, "cost": cost if isinstance(cost, int) else current.cost, "completed_at": now,
+            "queue_position": None, "cost": cost if cost is not None else current.cost, "completed_at": now,
             "updated_at": now,
             "model": body.get("model") if isinstance(body.get("model"), str) else current.model,
         })

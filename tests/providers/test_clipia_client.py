@@ -22,6 +22,7 @@ from clipia_mcp.core.errors import (
     RateLimitError,
     ScopeError,
     ServerError,
+    UpstreamInvalidResponse,
 )
 from clipia_mcp.core.settings import ApiKey, Settings
 from clipia_mcp.providers.clipia.client import ClipiaClient
@@ -162,3 +163,53 @@ async def test_request_headers_bearer_and_idempotency_key_sent() -> None:
     assert [r.url.raw_path for r in seen] == [b"/v1/models/weird%2Fslug%20x"] * 2
     keys = {r.headers["Idempotency-Key"] for r in seen}
     assert len(keys) == 1 and seen[0].headers["Authorization"] == "Bearer clipia_live_abcdefghijkl"
+
+
+def answering(body: dict[str, object], seen: list[httpx.Request] | None = None) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen.append(request)
+        return httpx.Response(200, json=body)
+
+    return httpx.MockTransport(handler)
+
+
+RID = "764cabcf-b745-4b3e-ae38-1200304cf45b"
+
+
+@pytest.mark.parametrize(("cost", "position", "expected"), [
+    (10**30, -5, (None, None)),  # past any 64-bit column: unknown, not an OverflowError that loses the submit
+    (True, 3.0, (None, 3)),  # a bool is not a count
+    ("12", "3", (12, 3)),
+    (-100, 2.5, (None, None)),
+    (4, 0, (4, 0)),
+])
+async def test_wrong_shaped_numbers_in_a_submit_answer_are_unknown(cost: object, position: object,
+                                                                  expected: tuple[int | None, int | None]) -> None:
+    c = ClipiaClient(ApiKey("clipia_live_abcdefghijkl"), base_url="https://api.example.test", settings=FAST,
+                     transport=answering({"request_id": RID.upper(), "status": "IN_QUEUE", "cost": cost,
+                                          "queue_position": position}))
+    sub = await c.submit("nano-banana-2", {"prompt": "x"})
+    await c.aclose()
+    assert (sub.cost, sub.queue_position) == expected
+    assert sub.request_id == RID  # canonical form, as tool arguments are
+
+
+@pytest.mark.parametrize(("progress", "expected"), [(1e308, 100), (-3, 0), (45.5, 45), ("50", None), (None, None)])
+async def test_progress_is_a_percentage_or_unknown(progress: object, expected: int | None) -> None:
+    c = ClipiaClient(ApiKey("clipia_live_abcdefghijkl"), base_url="https://api.example.test", settings=FAST,
+                     transport=answering({"request_id": RID, "status": "IN_PROGRESS", "progress": progress}))
+    assert (await c.status(RID)).progress == expected
+    await c.aclose()
+
+
+@pytest.mark.parametrize("rid", ["..", "../../v1/account", "%2e%2e/x", "abc\r\nX-Evil: 1", "x" * 2000, ""])
+async def test_a_submit_answer_whose_request_id_is_not_a_uuid_is_unreadable(rid: str) -> None:
+    seen: list[httpx.Request] = []
+    c = ClipiaClient(ApiKey("clipia_live_abcdefghijkl"), base_url="https://api.example.test", settings=FAST,
+                     transport=answering({"request_id": rid, "status": "IN_QUEUE", "cost": 4}, seen))
+    with pytest.raises(UpstreamInvalidResponse) as info:
+        await c.submit("nano-banana-2", {"prompt": "x"})
+    await c.aclose()
+    assert info.value.code == "upstream_invalid_response" and rid[:20] not in str(info.value) or rid == ""
+    assert len({r.headers["Idempotency-Key"] for r in seen}) == 1  # its retries could never pay twice

@@ -103,6 +103,9 @@ def test_delivery_ok_with_and_without_output() -> None:
         "COMPLETED", {"video": {}}, 100, 47)
     bare = record_from_delivery(current(), {"status": "OK", "payload": "junk"})
     assert bare is not None and bare.status == "COMPLETED" and bare.output is None and not bare.settled
+    for absurd in (10**30, True, -1):  # not a cost: the one already known stays
+        odd = record_from_delivery(current(), {"status": "OK", "payload": {"cost": absurd}})
+        assert odd is not None and odd.cost == current().cost
 
 
 def test_delivery_errors_and_unknown_statuses() -> None:

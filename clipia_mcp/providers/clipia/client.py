@@ -164,7 +164,10 @@ class ClipiaClient:
 
         async def call() -> SubmitResponse:
             res = await self._sdk.submit(model, input, webhook_url=webhook_url, idempotency_key=key)
-            return SubmitResponse.model_validate(_object(res.data))
+            sub = SubmitResponse.model_validate(_object(res.data))
+            # The id goes into every later URL path and the journal: only the contract's UUID will do
+            # (ValueError: unreadable, retried with the same key, so never paid twice).
+            return sub.model_copy(update={"request_id": str(uuid.UUID(sub.request_id))})
 
         return await self._call("submit", call, retry=retry)
 
