@@ -9,6 +9,7 @@ Messages never contain a secret: every message goes through :func:`clipia_mcp.co
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from clipia_mcp.core.constants import TRANSIENT_HTTP_STATUSES
@@ -258,7 +259,15 @@ def api_error_from(
 ) -> ApiError:
     """Map an HTTP status and envelope ``code``/``type`` onto the tree; missing codes get a stable default."""
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
-    final_code = code or _DEFAULT_CODES.get(status, "api_error")
+    # A code is an identifier clients switch on: anything else the API sends there (an echo of a header,
+    # a sentence) is not one, and is replaced by the status's default rather than passed on.
+    final_code = code if _CODE_SHAPE.fullmatch(code or "") and redact(code) == code else \
+        _DEFAULT_CODES.get(status, "api_error")
     text = message or f"The Clipia API answered HTTP {status}."
+    kind = error_type if error_type and _CODE_SHAPE.fullmatch(error_type) and redact(error_type) == error_type \
+        else None
     return cls(text, code=final_code, http_status=status, retry_after=retry_after, request_id=request_id,
-               error_type=error_type)
+               error_type=kind)
+
+
+_CODE_SHAPE = re.compile(r"[a-z][a-z0-9_.]{0,63}")

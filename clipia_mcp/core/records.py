@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from clipia_mcp.core.model import Model
+from clipia_mcp.core.redaction import redact
 
 #: Statuses after which a request never changes again.
 TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELED"})
@@ -18,8 +19,9 @@ class GenerationError(Model):
 
     model_config = ConfigDict(extra="ignore")
 
-    code: str = "GENERATION_FAILED"
-    message: str = ""
+    code: Annotated[str, AfterValidator(redact)] = "GENERATION_FAILED"
+    #: The API's words, redacted on the way in: they are stored and shown to the agent.
+    message: Annotated[str, AfterValidator(redact)] = ""
 
 
 class RequestRecord(Model):

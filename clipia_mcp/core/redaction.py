@@ -7,6 +7,7 @@ applied to error messages and installed as a logging filter.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import re
@@ -14,26 +15,59 @@ import threading
 
 _KEY_SHAPE = re.compile(r"clipia_(?:live|test)_[A-Za-z0-9_\-]{4,}")
 _MASK = "[REDACTED]"
+#: A run of this many characters of a secret (or of its base64 forms) is masked wherever it appears: an
+#: echo of part of a key (its body without the prefix, its tail, "Bearer <key>" in base64) gives nothing away.
+WINDOW = 12
+#: Text every key of a kind shares (documented prefixes): a run of it alone gives nothing away.
+_PUBLIC = "clipia_live_ clipia_test_ whsec_ Bearer "
 _lock = threading.Lock()
-_known: set[str] = set()
+_registered: set[str] = set()
+_short: frozenset[str] = frozenset()  # secrets shorter than a window: masked only whole
+_windows: frozenset[str] = frozenset()
 
 
-def register_secret(value: str | None) -> None:
-    """Remember a secret so that :func:`redact` masks it wherever it appears."""
-    if value and len(value) >= 6:
-        with _lock:
-            _known.add(value)
+def register_secret(value: str | None, *, encoded: bool = True) -> None:
+    """Remember a secret so that :func:`redact` masks it, any 12-character run of it and (``encoded``) its
+    base64 forms. A hosted server's callers' keys are registered without those (~3 KB each instead of ~15)."""
+    if not value or len(value) < 6 or value in _registered:
+        return  # (registering again would rebuild the sets for nothing)
+    global _windows, _short
+    forms = [value]
+    for lead in ("", " ", "  ", "Bearer ") if encoded else ():  # 3 base64 alignments, an encoded header
+        forms.append(base64.b64encode((lead + value).encode()).decode()[len(lead) * 4 // 3 + 2:-2])
+    with _lock:
+        _registered.add(value)
+        _short = _short | {f for f in forms if len(f) < WINDOW}
+        _windows = _windows | {w for f in forms if len(f) >= WINDOW for i in range(len(f) - WINDOW + 1)
+                               if (w := f[i:i + WINDOW]) not in _PUBLIC}
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with every known secret and every key-shaped token masked."""
+    """Return ``text`` with every known secret, every run of 12 of its characters and every key-shaped
+    token masked."""
     if not text:
         return text
-    with _lock:
-        known = sorted(_known, key=len, reverse=True)
-    for secret in known:
-        if secret in text:
-            text = text.replace(secret, _MASK)
+    known, windows = _short, _windows  # replaced whole on register, never changed in place: no lock needed
+    # Each run of the text looked up in the set: the cost is the text's length, however many keys (a hosted
+    # server holds one per caller) are registered.
+    spans = [(i, i + WINDOW) for i in range(len(text) - WINDOW + 1) if text[i:i + WINDOW] in windows] \
+        if windows else []
+    for secret in known:  # secrets shorter than a window: only whole
+        at = text.find(secret)
+        while at >= 0:
+            spans.append((at, at + len(secret)))
+            at = text.find(secret, at + 1)
+    if spans:
+        out, end = [], 0
+        for start, stop in sorted(spans):
+            if start > end:
+                out.append(text[end:start])
+                out.append(_MASK)
+            elif not out or out[-1] != _MASK:
+                out.append(_MASK)
+            end = max(end, stop)
+        out.append(text[end:])
+        text = "".join(out)
     return _KEY_SHAPE.sub(_MASK, text)
 
 
@@ -64,4 +98,14 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg = cleaned
             record.args = None
+        # A traceback is text too: format it now (handlers reuse exc_text) so it is redacted as well.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+_FORMATTER = logging.Formatter()

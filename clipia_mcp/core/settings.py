@@ -23,7 +23,9 @@ class ApiKey:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, *, register: bool = True) -> None:
+        """``register=False``: a credential from an untrusted caller, registered as a secret only once the
+        API confirmed it (an invented key must not cost the redaction registry memory)."""
         value = value.strip()
         if not value:
             raise ConfigError("The Clipia API key is empty. Set CLIPIA_API_KEY to a clipia_live_/clipia_test_ key.")
@@ -33,7 +35,11 @@ class ApiKey:
                 f"'{C.LIVE_KEY_PREFIX}' (billed) or '{C.TEST_KEY_PREFIX}' (sandbox). "
                 "Copy it again from https://clipia.ai/en/developer → API keys."
             )
-        register_secret(value)
+        if register:
+            register_secret(value)
+        if any(c.isspace() or not c.isprintable() for c in value):  # would break (and echo) the header
+            raise ConfigError("The Clipia API key contains spaces, line breaks or control characters; copy it again "
+                              "from https://clipia.ai/en/developer → API keys.")
         self._value = value
 
     def reveal(self) -> str:
@@ -63,9 +69,33 @@ class ApiKey:
         raise TypeError("ApiKey cannot be pickled")
 
 
+def store_url(raw: str) -> str | None:
+    """``CLIPIA_MCP_STORE`` / ``--store``: a SQLite path, or a PostgreSQL URL with its scheme written
+    ``postgresql://`` (any case, ``postgres://`` or ``postgresql+<driver>://`` accepted). Its password is
+    registered as a secret first; no error repeats the value (it may hold one)."""
+    value = raw.strip()
+    if not value:
+        return None
+    scheme, sep, rest = value.partition("://")
+    if sep:
+        register_secret(rest.rpartition("@")[0].partition(":")[2])  # userinfo up to the last "@"
+        if scheme.lower().split("+")[0] not in ("postgresql", "postgres"):
+            raise ConfigError("CLIPIA_MCP_STORE must be a file path or a postgresql:// URL; its scheme is neither.")
+        return f"postgresql://{rest}"
+    if re.search(r"(^|\s)(host|dbname|user|password|port)\s*=", value):
+        register_secret(re.sub(r".*password\s*=\s*(\S+).*", r"\1", value, flags=re.S) if "password" in value else None)
+        raise ConfigError("CLIPIA_MCP_STORE looks like a key=value connection string; write it as a "
+                          "postgresql://user:password@host/dbname URL.")
+    return value
+
+
 def validate_base_url(url: str) -> str:
     """Return ``url`` without a trailing slash, or raise if it would send the key in cleartext."""
     url = url.strip().rstrip("/")
+    if "@" in url.partition("://")[2].partition("/")[0]:
+        register_secret(url.partition("://")[2].partition("/")[0].rpartition("@")[0].partition(":")[2])
+        raise ConfigError("An API base URL must not contain a user name or password (the API key is the "
+                          "credential); remove the part before '@'.")
     if url.lower().startswith("https://") and len(url) > len("https://"):
         return url
     if _LOCAL_HTTP.match(url):
@@ -321,6 +351,8 @@ class Settings:
             settings = replace(settings, confirm_above=int(_float(env, "CLIPIA_MCP_CONFIRM_ABOVE", 0, 0, 10**9)))
         if overrides:
             settings = replace(settings, **overrides)  # type: ignore[arg-type]
+        if settings.store_url is not None:  # after the overrides: --store is checked the same way
+            settings = replace(settings, store_url=store_url(settings.store_url))
         if settings.wait_default > settings.wait_max:
             settings = replace(settings, wait_default=settings.wait_max)
         if settings.auth not in AUTH_MODES:

@@ -205,7 +205,7 @@ class CallerPool:
     async def admit(self, credential: str) -> Admission:
         """Whether to serve ``credential`` (caller-key mode), confirming it with the API the first time."""
         try:
-            key = ApiKey(credential)
+            key = ApiKey(credential, register=False)
         except ConfigError:
             return Admission(401)
         owner = key.fingerprint
@@ -260,6 +260,7 @@ class CallerPool:
             await client.aclose()
             log.info("could not confirm a caller key yet: %s", getattr(exc, "code", "timeout"))
             return Admission(503, retry_after=getattr(exc, "retry_after", None) or 2.0)
+        register_secret(key.reveal(), encoded=False)  # a real key now: masked wherever it might be echoed
         providers = self.server_caller.providers if self.server_caller is not None else {}
         # Webhooks only for the account whose signing secret the server holds: the server key's own.
         own_account = self.server_caller is not None and self.server_caller.owner == owner
@@ -298,7 +299,7 @@ class CallerPool:
                 raise ConfigError("The server has no Clipia API key configured.")
             return shared_caller(self.server_caller, fingerprint("token:" + credential))
         try:
-            caller = self._callers.get(ApiKey(credential).fingerprint)
+            caller = self._callers.get(ApiKey(credential, register=False).fingerprint)
         except ConfigError:
             caller = None
         if caller is None:
