@@ -5,6 +5,8 @@ Each test that injects faults or changes limits has its own emulator (``own_emu`
 
 from __future__ import annotations
 
+import gzip
+from collections.abc import Callable
 from dataclasses import replace
 
 import anyio
@@ -213,3 +215,28 @@ async def test_a_submit_answer_whose_request_id_is_not_a_uuid_is_unreadable(rid:
     await c.aclose()
     assert info.value.code == "upstream_invalid_response" and rid[:20] not in str(info.value) or rid == ""
     assert len({r.headers["Idempotency-Key"] for r in seen}) == 1  # its retries could never pay twice
+
+
+BOMB = gzip.compress(b'{"account_id":"' + b"0" * (16 * 1024 * 1024) + b'"}')
+BIG = b'{"a":"' + b"x" * (9 * 1024 * 1024) + b'"}'
+
+
+@pytest.mark.parametrize("answer", [
+    lambda: httpx.Response(200, content=BOMB, headers={"content-encoding": "gzip"}),  # 16 MiB from 16 KiB
+    lambda: httpx.Response(200, content=BIG),  # declared too large
+    lambda: httpx.Response(200, stream=httpx.ByteStream(BIG), headers={"transfer-encoding": "chunked"}),  # not
+])
+async def test_an_answer_too_large_or_compressed_is_unreadable_not_held_in_memory(
+        answer: Callable[[], httpx.Response]) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answer()  # a fresh one for each retry
+
+    c = ClipiaClient(ApiKey("clipia_live_abcdefghijkl"), base_url="https://api.example.test", settings=FAST,
+                     transport=httpx.MockTransport(handler))
+    with pytest.raises(UpstreamInvalidResponse):
+        await c.account()
+    await c.aclose()
+    assert seen[0].headers["accept-encoding"] == "identity"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
+from clipia_mcp.core import constants as C
 from clipia_mcp.core.errors import InvalidInputError, NetworkError, UpstreamInvalidResponse, api_error_from
 from clipia_mcp.core.retry import RetryPolicy
 from clipia_mcp.core.settings import ApiKey, Settings
@@ -27,6 +28,7 @@ from clipia_mcp.core.upstream import (
     SubmitResponse,
 )
 from clipia_mcp.providers.base import Capabilities
+from clipia_mcp.providers.bounded import bounded_transport
 from clipia_mcp.providers.clipia.ratelimit import RateLimitState, observing_transport
 
 if TYPE_CHECKING:
@@ -84,7 +86,7 @@ class ClipiaClient:
                 self.api_key.reveal(),
                 base_url=self.base_url,
                 timeout=httpx.Timeout(self._timeout, connect=min(10.0, self._timeout)),
-                transport=observing_transport(inner, self.rate_limit),
+                transport=observing_transport(bounded_transport(inner, C.MAX_API_ANSWER_BYTES), self.rate_limit),
                 max_retries=0,
             )
         return self._client

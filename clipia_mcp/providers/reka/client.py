@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from clipia_mcp.core import constants as C
 from clipia_mcp.core.errors import InvalidInputError, NetworkError, UpstreamInvalidResponse, api_error_from
 from clipia_mcp.core.records import GenerationError
 from clipia_mcp.core.redaction import register_secret
@@ -19,6 +20,7 @@ from clipia_mcp.core.retry import RetryPolicy
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.core.upstream import ResultResponse, StatusResponse, SubmitResponse
 from clipia_mcp.providers.base import Capabilities
+from clipia_mcp.providers.bounded import AnswerTooLarge, bounded_transport
 from clipia_mcp.providers.reka.catalogue import REKA_MODEL
 from clipia_mcp.providers.reka.validation import check_clip_input
 
@@ -66,8 +68,9 @@ class RekaClient:
         self.base_url = base_url.rstrip("/")
         self.policy = RetryPolicy(max_attempts=s.retry_max_attempts, base_delay=s.retry_base_delay,
                                   max_delay=s.retry_max_delay, retry_after_cap=s.retry_after_cap)
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers={"X-Api-Key": api_key},
-                                       timeout=s.http_timeout, transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers={"X-Api-Key": api_key}, timeout=s.http_timeout,
+            transport=bounded_transport(transport or httpx.AsyncHTTPTransport(), C.MAX_API_ANSWER_BYTES))
         self.calls: Counter[str] = Counter()
 
     def __repr__(self) -> str:
@@ -86,6 +89,9 @@ class RekaClient:
                 resp = await self._http.request(method, path, **kw)
             except httpx.TransportError as exc:
                 raise NetworkError(f"Could not reach the Reka API at {self.base_url} ({type(exc).__name__}).") \
+                    from None
+            except AnswerTooLarge as exc:
+                raise UpstreamInvalidResponse(f"Reka answered {op} with a body that could not be read ({exc}).") \
                     from None
             trace = resp.headers.get("x-request-id")
             where = f" (Reka X-Request-ID {trace})" if trace else ""
