@@ -58,10 +58,18 @@ CATALOGUE_TTL = 300.0
 PREVIEW_MAX_BYTES = 256 * 1024
 PREVIEW_FETCH_TIMEOUT = 5.0
 
+# The largest API answer read (catalogues are the biggest, ~100 KB): anything past it is unreadable.
+MAX_API_ANSWER_BYTES = 8 * 1024 * 1024
+# Output files one request may list (links, previews, saved copies): far above any real generation.
+MAX_OUTPUT_FILES = 32
 # Saving outputs locally (--output-dir): per-file caps by kind, and how long one download may take.
 SAVE_MAX_BYTES = {"image": 64 * 1024 * 1024, "audio": 256 * 1024 * 1024, "video": 2 * 1024 * 1024 * 1024,
                   "file": 256 * 1024 * 1024}
 SAVE_FETCH_TIMEOUT = 120.0
+# How long one answer waits for its files to be saved (the download goes on in the background after),
+# and how much of a call's deadline stays free for building and sending the answer after media work.
+SAVE_WAIT_IN_CALL = 5.0
+ANSWER_MARGIN = 0.5
 
 # Cost confirmation: `generate` asks the user before spending more than this (or more than the balance)
 CONFIRM_ABOVE_CREDITS = 100

@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any, Literal
 
+from clipia_mcp.core import constants as C
 from clipia_mcp.core.model import Model
 
 MediaKind = Literal["image", "video", "audio", "file"]
@@ -65,20 +66,26 @@ def _url_path(url: str) -> str:
     return rest[slash:].partition("?")[0].partition("#")[0]
 
 
+def _web(url: Any) -> bool:
+    """An http(s) URL (what the fetcher may try; it decides whether the host is public)."""
+    return isinstance(url, str) and url[:8].lower().startswith(("https://", "http://"))
+
+
 def _int(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def _media(kind: MediaKind, item: dict[str, Any]) -> dict[str, Any] | None:
     url = item.get("original_url") or item.get("url")
-    if not isinstance(url, str) or not url:
-        return None
+    if not isinstance(url, str) or not _web(url):
+        return None  # a file:, javascript:, data: or ftp: "output" is no file an agent should open
     preview = item.get("url") if item.get("original_url") and item.get("url") != url else None
+    preview = preview if _web(preview) else None
     fmt = item.get("format") if isinstance(item.get("format"), str) else None
     name = posixpath.basename(_url_path(url))
     dur = item.get("duration")
-    poster = next((item[k] for k in ("thumbnail_url", "poster_url", "cover_url")
-                   if isinstance(item.get(k), str) and item[k]), None) if kind == "video" else None
+    poster = next((item[k] for k in ("thumbnail_url", "poster_url", "cover_url") if _web(item.get(k))),
+                  None) if kind == "video" else None
     return {
         "kind": kind,
         "url": url,
@@ -114,6 +121,8 @@ def media_items(output: dict[str, Any] | None) -> list[dict[str, Any]]:
                 if media is not None and media["url"] not in seen:
                     seen.add(media["url"])
                     files.append(media)
+                    if len(files) == C.MAX_OUTPUT_FILES:
+                        return files  # past any real generation: links, previews and saved copies stay bounded
     return files
 
 

@@ -93,7 +93,9 @@ def generation_input(value: Any) -> dict[str, Any]:
     return value
 
 
-def _private_host(host: str) -> bool:
+def private_host(host: str) -> bool:
+    """Whether ``host`` (a name or an IP literal in any spelling) is loopback, private, link-local or
+    otherwise not public. Names are judged by their spelling only; resolving them is the caller's part."""
     name = host.strip("[]").lower().rstrip(".")
     if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
         return True
@@ -137,7 +139,7 @@ def webhook_url(value: str | None, *, allow_loopback: bool = False) -> str | Non
         return value
     if parts.scheme != "https":
         raise InvalidInputError("webhook_url must be an https:// URL.")
-    if _private_host(host):
+    if private_host(host):
         raise InvalidInputError("webhook_url must point to a public host (not loopback, private or link-local).")
     return value
 

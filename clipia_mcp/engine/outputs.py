@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import re
 import secrets
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import anyio
+from anyio.abc import TaskGroup
 
 from clipia_mcp.core import constants as C
 from clipia_mcp.core.media import MediaFile, extract_media
@@ -45,44 +47,57 @@ class OutputSaver:
         self.directory = settings.output_dir if settings.save_outputs else None
         self.store = store
         self.media = media
-        self._locks: dict[tuple[str, str], anyio.Lock] = {}
+        self._running: dict[tuple[str, str], anyio.Event] = {}
+        self._tg: TaskGroup | None = None
+
+    def bind(self, tg: TaskGroup) -> None:
+        """Download in ``tg`` from now on: a slow file finishes in the background while answers go out."""
+        self._tg = tg
 
     @property
     def enabled(self) -> bool:
         return self.directory is not None
 
-    async def saved(self, record: RequestRecord) -> dict[str, SavedFile]:
-        """The request's saved files by URL (downloading the missing ones first when saving is on)."""
+    async def saved(self, record: RequestRecord, budget: float = math.inf) -> dict[str, SavedFile]:
+        """The request's saved files by URL, after waiting at most ``budget`` seconds for the missing ones to
+        download (when saving is on). A download still running then goes on in the background (once bound)
+        and shows in a later answer; the answer itself is never held up past its budget."""
         if record.status != "COMPLETED" or record.output is None:
             return {}
         files = {f.url: f for f in await self.store.files_for(record.owner, record.request_id)}
-        if self.directory is None:
+        if self.directory is None or all(m.url in files for m in extract_media(record.output)):
             return files
-        media = [m for m in extract_media(record.output) if m.url not in files]
-        if not media:
-            return files
+        key = (record.owner, record.request_id)
+        done = self._running.get(key)
+        with anyio.move_on_after(budget):
+            if done is None:  # one download per request, however many callers ask at once
+                done = self._running[key] = anyio.Event()
+                if self._tg is not None:
+                    self._tg.start_soon(self._save_missing, record, done)
+                else:
+                    await self._save_missing(record, done)
+            await done.wait()
+        return {f.url: f for f in await self.store.files_for(record.owner, record.request_id)}
+
+    async def _save_missing(self, record: RequestRecord, done: anyio.Event) -> None:
         import httpx  # only when saving is on and a file is missing
 
-        key = (record.owner, record.request_id)
-        lock = self._locks.setdefault(key, anyio.Lock())
         try:
-            async with lock:  # one download per file even with many concurrent callers
-                files = {f.url: f for f in await self.store.files_for(record.owner, record.request_id)}
-                for index, m in enumerate(extract_media(record.output)):
-                    if m.url in files:
-                        continue
-                    try:
-                        saved = await self._download(record, m, index)
-                    except (SaveRefused, httpx.HTTPError, OSError) as exc:
-                        log.warning("not saving %s output %d of %s: %s", m.kind, index, record.request_id,
-                                    str(exc) or type(exc).__name__)
-                        continue
-                    await self.store.add_file(saved)
-                    files[m.url] = saved
+            files = {f.url: f for f in await self.store.files_for(record.owner, record.request_id)}
+            for index, m in enumerate(extract_media(record.output)):
+                if m.url in files:
+                    continue
+                try:
+                    saved = await self._download(record, m, index)
+                except (SaveRefused, httpx.HTTPError, OSError, TimeoutError) as exc:
+                    log.warning("not saving %s output %d of %s: %s", m.kind, index, record.request_id,
+                                str(exc) or type(exc).__name__)
+                    continue
+                await self.store.add_file(saved)
+                files[m.url] = saved
         finally:
-            if not lock.statistics().tasks_waiting:
-                self._locks.pop(key, None)
-        return files
+            self._running.pop((record.owner, record.request_id), None)
+            done.set()
 
     async def _download(self, record: RequestRecord, m: MediaFile, index: int) -> SavedFile:
         directory = self.directory

@@ -11,7 +11,8 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -119,6 +120,12 @@ def probe_store(settings: Settings) -> None:
     _probed[path] = store
 
 
+def _api_hosts(base_url: str, provider_keys: dict[str, Any]) -> list[str]:
+    """The hosts of the APIs this engine talks to (their output files are as trusted as their answers)."""
+    urls = [base_url, *(creds[1] for creds in provider_keys.values() if creds is not None)]
+    return [urlsplit(u).hostname or "" for u in urls if isinstance(u, str)]
+
+
 @contextlib.asynccontextmanager
 async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -> AsyncIterator[Engine]:
     """Build the engine; on exit stop background work and close connections."""
@@ -146,7 +153,7 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
         webhook = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}" \
             if settings.public_url and settings.webhook_secret else None
         service = QueueService(settings, store, tracker, webhook_url=webhook)
-        media = MediaClient(settings.http_timeout)
+        media = MediaClient(settings.http_timeout, trusted_hosts=_api_hosts(base_url, provider_keys))
         stack.push_async_callback(media.aclose)
         outputs = OutputSaver(settings, store, media)
         caller = None
@@ -159,6 +166,7 @@ async def open_engine(settings: Settings, *, recover_all_owners: bool = False) -
         stack.callback(tg.cancel_scope.cancel)
         stack.push_async_callback(tracker.flush)  # runs first on exit: pending changes reach the store
         service.bind(tg)
+        outputs.bind(tg)
         if caller is not None:
             tg.start_soon(_recover, service, caller, recover_all_owners)
         if settings.retention_days is not None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context
@@ -28,8 +29,16 @@ from mcp.server.subscriptions import (
     SubscriptionBus,
 )
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, EmptyResult, Resource, SubscribeRequestParams, UnsubscribeRequestParams
+from mcp.types import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    EmptyResult,
+    Resource,
+    SubscribeRequestParams,
+    UnsubscribeRequestParams,
+)
 
+from clipia_mcp.core import constants as C
 from clipia_mcp.core import validation as check
 from clipia_mcp.core.errors import ClipiaMcpError
 from clipia_mcp.core.records import RequestRecord
@@ -171,14 +180,21 @@ def register(mcp: MCPServer[Any], legacy: LegacySubscriptions) -> None:
                   description="Status and (when done) output links of one generation request, as JSON.",
                   mime_type="application/json")
     async def request_resource(request_id: str, ctx: Context) -> str:
+        rt = runtime_of(ctx)
         try:
-            rid = check.request_id(request_id)
-            rt = runtime_of(ctx)
-            caller = rt.caller_for(ctx)
-            record = await rt.service.result(caller, rid)
+            with anyio.fail_after(rt.settings.call_deadline):  # a stalled API or file ends a read, as a call
+                rid = check.request_id(request_id)
+                caller = rt.caller_for(ctx)
+                record = await rt.service.result(caller, rid)
+                saved = await rt.engine.outputs.saved(record, C.SAVE_WAIT_IN_CALL)
         except ClipiaMcpError as exc:
-            raise ResourceNotFoundError(f"Unknown request {request_id[:64]!r}: {exc.message}") from None
-        saved = await rt.engine.outputs.saved(record)
+            if exc.code in ("not_found", "invalid_input"):
+                raise ResourceNotFoundError(f"Unknown request {request_id[:64]!r}: {exc.message}") from None
+            # Anything else (the API unreachable, a rate limit) is no verdict on the request: say what it was.
+            raise MCPError(code=INTERNAL_ERROR, message=f"Error {exc.code}: {exc.message}") from None
+        except TimeoutError:
+            raise MCPError(code=INTERNAL_ERROR, message=f"Error deadline_exceeded: reading {request_id[:64]!r} "
+                           f"took longer than {rt.settings.call_deadline:g} s; read it again.") from None
         return json.dumps(view(record, is_test=caller.sandbox, saved=saved).model_dump(mode="json", exclude_none=True),
                           separators=(",", ":"))
 

@@ -47,3 +47,16 @@ def test_unusable_shapes_give_no_files() -> None:
     assert media_items({"images": [None, "x", {"url": ""}, {"url": 3}], "video": "x"}) == []
     (m,) = media_items({"images": [{"url": "https://c.example/x.png", "width": True, "height": "9"}]})
     assert (m["width"], m["height"]) == (None, None)  # booleans and strings are not sizes
+
+
+def test_only_web_urls_become_files_and_a_huge_output_is_bounded() -> None:
+    from clipia_mcp.core import constants as C
+
+    odd = {"images": [{"url": u} for u in ("file:///etc/passwd", "javascript:alert(1)", "data:image/png;base64,AA",
+                                            "ftp://127.0.0.2/x.png", "HTTPS://cdn.example/ok.png")],
+           "video": {"url": "https://cdn.example/v.mp4", "thumbnail_url": "file:///etc/shadow"}}
+    files = media_items(odd)
+    assert [m["url"] for m in files] == ["HTTPS://cdn.example/ok.png", "https://cdn.example/v.mp4"]
+    assert files[1]["poster_url"] is None
+    many = media_items({"images": [{"url": f"https://cdn.example/{i}.png"} for i in range(10_000)]})
+    assert len(many) == C.MAX_OUTPUT_FILES

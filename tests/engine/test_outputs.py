@@ -116,3 +116,33 @@ async def test_wrong_type_oversize_and_errors_are_not_kept(tmp_path: Path, monke
     saved = await _save_with(tmp_path, octet)
     (only,) = saved.values()
     assert Path(only.path).read_bytes() == b"\x89PNGok" and only.mime_type == "image/png"  # type: ignore[attr-defined]
+
+
+async def test_a_stalled_download_never_holds_up_the_answer_and_finishes_in_the_background(
+        tmp_path: Path) -> None:
+    release = anyio.Event()
+    started = anyio.Event()
+
+    fetches: list[str] = []
+
+    async def stalled(request: httpx.Request) -> httpx.Response:
+        fetches.append(str(request.url))
+        started.set()
+        await release.wait()  # the CDN sends nothing until the test says so
+        return httpx.Response(200, content=sandbox_media.png("x", 8, 8), headers={"content-type": "image/png"})
+
+    store = SqliteStore(None)
+    settings = Settings(save_outputs=True, output_dir=tmp_path / "out")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(stalled)) as http:
+        saver = OutputSaver(settings, store, MediaClient(5.0, client=http))
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                saver.bind(tg)
+                assert await saver.saved(_record(), budget=0) == {}  # the answer goes out without the copy
+                await started.wait()
+                assert await saver.saved(_record(), budget=0) == {}  # a second answer: still one download
+                release.set()
+                files = await saver.saved(_record())  # waits for the running download, starts no other
+                assert [f.size_bytes for f in files.values()] == [len(sandbox_media.png("x", 8, 8))]
+    assert len(fetches) == 1
+    store.close()
