@@ -69,6 +69,8 @@ SAVE_FETCH_TIMEOUT = 120.0
 # How long one answer waits for its files to be saved (the download goes on in the background after),
 # and how much of a call's deadline stays free for building and sending the answer after media work.
 SAVE_WAIT_IN_CALL = 5.0
+# Downloads of saved outputs running at once (each request's files one after another).
+SAVE_CONCURRENCY = 4
 ANSWER_MARGIN = 0.5
 
 # Cost confirmation: `generate` asks the user before spending more than this (or more than the balance)

@@ -23,7 +23,7 @@ _PUBLIC = "clipia_live_ clipia_test_ whsec_ Bearer "
 _lock = threading.Lock()
 _registered: set[str] = set()
 _short: frozenset[str] = frozenset()  # secrets shorter than a window: masked only whole
-_windows: frozenset[str] = frozenset()
+_windows: set[str] = set()  # only ever grows; a membership test needs no lock
 
 
 def register_secret(value: str | None, *, encoded: bool = True) -> None:
@@ -31,15 +31,18 @@ def register_secret(value: str | None, *, encoded: bool = True) -> None:
     base64 forms. A hosted server's callers' keys are registered without those (~3 KB each instead of ~15)."""
     if not value or len(value) < 6 or value in _registered:
         return  # (registering again would rebuild the sets for nothing)
-    global _windows, _short
-    forms = [value]
-    for lead in ("", " ", "  ", "Bearer ") if encoded else ():  # 3 base64 alignments, an encoded header
-        forms.append(base64.b64encode((lead + value).encode()).decode()[len(lead) * 4 // 3 + 2:-2])
+    global _short
+    encodings = [base64.b64encode((lead + value).encode()).decode()[len(lead) * 4 // 3 + 2:-2]
+                 for lead in (("", " ", "  ", "Bearer ") if encoded else ())]  # 3 alignments, an encoded header
+    # A base64 fragment shorter than a window is too common to mask wherever it appears.
+    forms = [value, *(e for e in encodings if len(e) >= WINDOW)]
     with _lock:
         _registered.add(value)
-        _short = _short | {f for f in forms if len(f) < WINDOW}
-        _windows = _windows | {w for f in forms if len(f) >= WINDOW for i in range(len(f) - WINDOW + 1)
-                               if (w := f[i:i + WINDOW]) not in _PUBLIC}
+        if len(value) < WINDOW:
+            _short = _short | {value}
+        # In place: the cost of a registration is the secret's own length, however many are registered.
+        _windows.update(w for f in forms if len(f) >= WINDOW for i in range(len(f) - WINDOW + 1)
+                        if (w := f[i:i + WINDOW]) not in _PUBLIC)
 
 
 def redact(text: str) -> str:
@@ -47,7 +50,7 @@ def redact(text: str) -> str:
     token masked."""
     if not text:
         return text
-    known, windows = _short, _windows  # replaced whole on register, never changed in place: no lock needed
+    known, windows = _short, _windows  # _short is replaced whole on register: iterating it needs no lock
     # Each run of the text looked up in the set: the cost is the text's length, however many keys (a hosted
     # server holds one per caller) are registered.
     spans = [(i, i + WINDOW) for i in range(len(text) - WINDOW + 1) if text[i:i + WINDOW] in windows] \

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, cast
 import anyio
 
 from clipia_mcp.core.validation import private_host
+from clipia_mcp.providers.bounded import wrap_transports
 
 if TYPE_CHECKING:
     import httpx
@@ -45,9 +46,10 @@ class MediaClient:
         if self._client is None:
             import httpx
 
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self._timeout, connect=10.0), follow_redirects=True, max_redirects=5,
-                transport=cast("httpx.AsyncBaseTransport", PublicOnly(httpx.AsyncHTTPTransport(), self.trusted_hosts)))
+            client = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout, connect=10.0), follow_redirects=True,
+                                       max_redirects=5)
+            self._client = wrap_transports(client, lambda inner, via_proxy: cast(
+                "httpx.AsyncBaseTransport", PublicOnly(inner, self.trusted_hosts, check_peer=not via_proxy)))
         return self._client
 
     async def aclose(self) -> None:
@@ -61,17 +63,30 @@ class PublicOnly:  # an httpx.AsyncBaseTransport (httpx is imported on the first
     """An httpx transport that refuses (``httpx.ConnectError``) any request that is not to a public https
     host, unless its host is trusted; everything else goes to ``inner``."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, trusted_hosts: frozenset[str]) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, trusted_hosts: frozenset[str], *,
+                 check_peer: bool = True) -> None:
+        """``check_peer``: also refuse an answer from a private address (off through a proxy, whose own
+        address says nothing about the host behind it)."""
         self.inner = inner
         self.trusted_hosts = trusted_hosts
+        self.check_peer = check_peer
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import httpx
+
         reason = await refusal(request.url, self.trusted_hosts)
         if reason is not None:
-            import httpx
-
             raise httpx.ConnectError(f"not fetched: {reason}", request=request)
-        return await self.inner.handle_async_request(request)
+        response = await self.inner.handle_async_request(request)
+        if self.check_peer and (request.url.host or "").lower() not in self.trusted_hosts:
+            # The connection resolved the name again: a name that turned private since (DNS rebinding) is
+            # caught here, before a byte of its body is read.
+            stream = response.extensions.get("network_stream")
+            peer = stream.get_extra_info("server_addr") if stream is not None else None
+            if peer and not _public(str(peer[0])):
+                await response.aclose()
+                raise httpx.ConnectError("not fetched: the host answered from a private address", request=request)
+        return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -97,9 +112,12 @@ async def refusal(url: httpx.URL, trusted_hosts: frozenset[str]) -> str | None:
     try:
         addresses = await anyio.getaddrinfo(host, url.port or 443, type=socket.SOCK_STREAM)
     except OSError:
-        return None  # unresolvable: the connection fails on its own
-    for *_, sockaddr in addresses:
-        ip = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
-        if not ip.is_global or ip.is_multicast:
-            return "the host resolves to a private address"
+        return "the host does not resolve"
+    if not all(_public(str(sockaddr[0])) for *_, sockaddr in addresses):
+        return "the host resolves to a private address"
     return None
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.partition("%")[0])
+    return ip.is_global and not ip.is_multicast

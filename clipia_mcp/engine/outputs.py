@@ -48,6 +48,7 @@ class OutputSaver:
         self.store = store
         self.media = media
         self._running: dict[tuple[str, str], anyio.Event] = {}
+        self._limiter = anyio.CapacityLimiter(C.SAVE_CONCURRENCY)
         self._tg: TaskGroup | None = None
 
     def bind(self, tg: TaskGroup) -> None:
@@ -80,21 +81,22 @@ class OutputSaver:
         return {f.url: f for f in await self.store.files_for(record.owner, record.request_id)}
 
     async def _save_missing(self, record: RequestRecord, done: anyio.Event) -> None:
-        import httpx  # only when saving is on and a file is missing
-
         try:
-            files = {f.url: f for f in await self.store.files_for(record.owner, record.request_id)}
-            for index, m in enumerate(extract_media(record.output)):
-                if m.url in files:
-                    continue
-                try:
-                    saved = await self._download(record, m, index)
-                except (SaveRefused, httpx.HTTPError, OSError, TimeoutError) as exc:
-                    log.warning("not saving %s output %d of %s: %s", m.kind, index, record.request_id,
-                                str(exc) or type(exc).__name__)
-                    continue
-                await self.store.add_file(saved)
-                files[m.url] = saved
+            async with self._limiter:  # a burst of finished requests must not start a download each at once
+                files = {f.url: f for f in await self.store.files_for(record.owner, record.request_id)}
+                for index, m in enumerate(extract_media(record.output)):
+                    if m.url in files:
+                        continue
+                    try:
+                        saved = await self._download(record, m, index)
+                    except Exception as exc:  # noqa: BLE001 - a URL httpx cannot even parse is skipped too
+                        log.warning("not saving %s output %d of %s: %s", m.kind, index, record.request_id,
+                                    str(exc) or type(exc).__name__)
+                        continue
+                    await self.store.add_file(saved)
+                    files[m.url] = saved
+        except Exception:  # noqa: BLE001 - in the engine's task group: a failure here must not end the server
+            log.exception("saving the outputs of %s failed", record.request_id)
         finally:
             self._running.pop((record.owner, record.request_id), None)
             done.set()

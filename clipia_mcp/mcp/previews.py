@@ -37,7 +37,7 @@ async def preview(http: httpx.AsyncClient, media: list[MediaFile]) -> list[Conte
                 data += chunk
                 if len(data) > C.PREVIEW_MAX_BYTES:
                     return []
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # unreachable, refused, or no valid URL
         log.info("preview fetch failed: %s", type(exc).__name__)
         return []
     return [ImageContent(type="image", data=base64.b64encode(bytes(data)).decode(), mime_type=ctype)]

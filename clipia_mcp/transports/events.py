@@ -125,8 +125,8 @@ def bind_sessions(manager: StreamableHTTPSessionManager, events: MemoryEventStor
         return transport
 
     async def discard_session(session_id: str, transport: Any) -> None:
-        events.forget(session_id)
         await discard(session_id, transport)
+        events.forget(session_id)  # after: the terminated transport stores nothing more
 
     manager._admit_session = admit_session  # type: ignore[method-assign]  # noqa: SLF001
     manager._discard_session = discard_session  # type: ignore[method-assign]  # noqa: SLF001

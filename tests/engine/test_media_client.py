@@ -68,3 +68,39 @@ async def test_public_https_and_the_apis_own_host_are_fetched() -> None:
 def test_the_default_client_has_the_guard() -> None:
     http = media_client.MediaClient(5.0, trusted_hosts=["127.0.0.1"]).http
     assert isinstance(http._transport, PublicOnly)  # noqa: SLF001
+
+
+async def test_a_name_that_does_not_resolve_is_refused() -> None:
+    async with client([]) as http:
+        with pytest.raises(httpx.ConnectError, match="does not resolve"):
+            await http.get("https://unknown.example.com/x.png")
+
+
+class _Stream:
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
+
+    def get_extra_info(self, name: str) -> Any:
+        return (self.peer, 443) if name == "server_addr" else None
+
+
+@pytest.mark.parametrize(("peer", "fetched"), [(PRIVATE, False), (PUBLIC, True)])
+async def test_an_answer_from_a_private_address_is_refused_before_its_body(peer: str, fetched: bool) -> None:
+    """DNS rebinding: the name was public when checked, the connection reached a private address."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"secret", extensions={"network_stream": _Stream(peer)})
+
+    guard = PublicOnly(httpx.MockTransport(handler), frozenset())  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=guard) as http:  # type: ignore[arg-type]
+        if fetched:
+            assert (await http.get("https://cdn.example.com/a.png")).content == b"secret"
+        else:
+            with pytest.raises(httpx.ConnectError, match="private address"):
+                await http.get("https://cdn.example.com/a.png")
+
+
+def test_environment_proxies_still_apply_and_are_guarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    http = media_client.MediaClient(5.0).http
+    mounts = list(http._mounts.values())  # noqa: SLF001
+    assert mounts and all(isinstance(t, PublicOnly) and not t.check_peer for t in mounts)

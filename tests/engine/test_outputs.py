@@ -146,3 +146,16 @@ async def test_a_stalled_download_never_holds_up_the_answer_and_finishes_in_the_
                 assert [f.size_bytes for f in files.values()] == [len(sandbox_media.png("x", 8, 8))]
     assert len(fetches) == 1
     store.close()
+
+
+async def test_an_output_url_httpx_cannot_parse_is_skipped_and_the_engine_goes_on(tmp_path: Path) -> None:
+    store = SqliteStore(None)
+    settings = Settings(save_outputs=True, output_dir=tmp_path / "out")
+    bad = _record().model_copy(update={"output": {"images": [{"url": "https://[::1/x.png"}]}})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(500))) as http:
+        saver = OutputSaver(settings, store, MediaClient(5.0, client=http))
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:  # would end with an ExceptionGroup if the task raised
+                saver.bind(tg)
+                assert await saver.saved(bad) == {}
+    store.close()

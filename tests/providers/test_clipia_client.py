@@ -240,3 +240,17 @@ async def test_an_answer_too_large_or_compressed_is_unreadable_not_held_in_memor
         await c.account()
     await c.aclose()
     assert seen[0].headers["accept-encoding"] == "identity"
+
+
+async def test_a_compressed_error_answer_keeps_its_code_and_retry_after() -> None:
+    body = gzip.compress(b'{"error":{"type":"rate_limit_error","code":"rate_limit_exceeded","message":"slow down"}}')
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, content=body, headers={"content-encoding": "gzip", "retry-after": "7"})
+
+    c = ClipiaClient(ApiKey("clipia_live_abcdefghijkl"), base_url="https://api.example.test", settings=FAST,
+                     transport=httpx.MockTransport(handler))
+    with pytest.raises(RateLimitError) as info:
+        await c.account()
+    await c.aclose()
+    assert info.value.code == "rate_limit_exceeded" and info.value.retry_after is not None

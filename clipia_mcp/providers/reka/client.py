@@ -20,7 +20,7 @@ from clipia_mcp.core.retry import RetryPolicy
 from clipia_mcp.core.settings import Settings
 from clipia_mcp.core.upstream import ResultResponse, StatusResponse, SubmitResponse
 from clipia_mcp.providers.base import Capabilities
-from clipia_mcp.providers.bounded import AnswerTooLarge, bounded_transport
+from clipia_mcp.providers.bounded import AnswerTooLarge, bounded_transport, wrap_transports
 from clipia_mcp.providers.reka.catalogue import REKA_MODEL
 from clipia_mcp.providers.reka.validation import check_clip_input
 
@@ -68,9 +68,10 @@ class RekaClient:
         self.base_url = base_url.rstrip("/")
         self.policy = RetryPolicy(max_attempts=s.retry_max_attempts, base_delay=s.retry_base_delay,
                                   max_delay=s.retry_max_delay, retry_after_cap=s.retry_after_cap)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url, headers={"X-Api-Key": api_key}, timeout=s.http_timeout,
-            transport=bounded_transport(transport or httpx.AsyncHTTPTransport(), C.MAX_API_ANSWER_BYTES))
+        self._http = wrap_transports(
+            httpx.AsyncClient(base_url=self.base_url, headers={"X-Api-Key": api_key}, timeout=s.http_timeout,
+                              transport=transport),
+            lambda inner, _: bounded_transport(inner, C.MAX_API_ANSWER_BYTES))
         self.calls: Counter[str] = Counter()
 
     def __repr__(self) -> str:
