@@ -86,10 +86,11 @@ def test_card_renders_progresses_and_shows_the_image(emu: EmulatorServer, live_k
     assert out["resourceMime"] == "text/html;profile=mcp-app"
     assert "https://media.clipia.ai" in out["csp"]["resourceDomains"]
 
-    # It started unfinished, went through the queue and rendering, and ended done with the cost shown.
+    # It started unfinished, showed the request moving (queue and/or rendering: on a loaded machine the card's
+    # refreshes may fall between the emulator's phases), and ended done with the cost shown.
     assert out["initial"] in ("IN_QUEUE", "IN_PROGRESS")
     statuses = [s["status"] for s in out["states"]]
-    assert "IN_PROGRESS" in statuses and statuses[-1] == "COMPLETED", out["states"]
+    assert statuses[0] in ("IN_QUEUE", "IN_PROGRESS") and statuses[-1] == "COMPLETED", out["states"]
     assert out["states"][-1]["seen"].startswith(out["initial"])
     # A sample taken before the card's first render has no progress yet (undefined is dropped from the JSON).
     progress = [int(s["progress"]) for s in out["states"] if s.get("progress")]
