@@ -261,13 +261,15 @@ def api_error_from(
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
     # A code is an identifier clients switch on: anything else the API sends there (an echo of a header,
     # a sentence) is not one, and is replaced by the status's default rather than passed on.
-    final_code = code if _CODE_SHAPE.fullmatch(code or "") and redact(code) == code else \
-        _DEFAULT_CODES.get(status, "api_error")
+    final_code = _identifier(code) or _DEFAULT_CODES.get(status, "api_error")
     text = message or f"The Clipia API answered HTTP {status}."
-    kind = error_type if error_type and _CODE_SHAPE.fullmatch(error_type) and redact(error_type) == error_type \
-        else None
     return cls(text, code=final_code, http_status=status, retry_after=retry_after, request_id=request_id,
-               error_type=kind)
+               error_type=_identifier(error_type))
+
+
+def _identifier(value: str | None) -> str | None:
+    """``value`` if it is an identifier (lower-case, at most 64 characters) that holds no secret, else None."""
+    return value if value and _CODE_SHAPE.fullmatch(value) and redact(value) == value else None
 
 
 _CODE_SHAPE = re.compile(r"[a-z][a-z0-9_.]{0,63}")

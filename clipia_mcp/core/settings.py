@@ -78,7 +78,7 @@ def store_url(raw: str) -> str | None:
         return None
     scheme, sep, rest = value.partition("://")
     if sep:
-        register_secret(rest.rpartition("@")[0].partition(":")[2])  # userinfo up to the last "@"
+        _register_password(rest)  # up to the last "@": a password may hold an unescaped "/"
         if scheme.lower().split("+")[0] not in ("postgresql", "postgres"):
             raise ConfigError("CLIPIA_MCP_STORE must be a file path or a postgresql:// URL; its scheme is neither.")
         return f"postgresql://{rest}"
@@ -89,11 +89,17 @@ def store_url(raw: str) -> str | None:
     return value
 
 
+def _register_password(after_scheme: str) -> None:
+    """Register the password of a URL's ``user:password@`` part (``after_scheme``: what follows ``://``)."""
+    register_secret(after_scheme.rpartition("@")[0].partition(":")[2])
+
+
 def validate_base_url(url: str) -> str:
     """Return ``url`` without a trailing slash, or raise if it would send the key in cleartext."""
     url = url.strip().rstrip("/")
-    if "@" in url.partition("://")[2].partition("/")[0]:
-        register_secret(url.partition("://")[2].partition("/")[0].rpartition("@")[0].partition(":")[2])
+    authority = url.partition("://")[2].partition("/")[0]
+    if "@" in authority:
+        _register_password(authority)
         raise ConfigError("An API base URL must not contain a user name or password (the API key is the "
                           "credential); remove the part before '@'.")
     if url.lower().startswith("https://") and len(url) > len("https://"):

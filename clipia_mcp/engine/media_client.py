@@ -12,7 +12,6 @@ fails like an unreachable one: the preview or the saved copy is skipped, the ans
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
@@ -83,7 +82,7 @@ class PublicOnly:  # an httpx.AsyncBaseTransport (httpx is imported on the first
             # caught here, before a byte of its body is read.
             stream = response.extensions.get("network_stream")
             peer = stream.get_extra_info("server_addr") if stream is not None else None
-            if peer and not _public(str(peer[0])):
+            if peer and private_host(str(peer[0])):
                 await response.aclose()
                 raise httpx.ConnectError("not fetched: the host answered from a private address", request=request)
         return response
@@ -113,11 +112,6 @@ async def refusal(url: httpx.URL, trusted_hosts: frozenset[str]) -> str | None:
         addresses = await anyio.getaddrinfo(host, url.port or 443, type=socket.SOCK_STREAM)
     except OSError:
         return "the host does not resolve"
-    if not all(_public(str(sockaddr[0])) for *_, sockaddr in addresses):
+    if any(private_host(str(sockaddr[0])) for *_, sockaddr in addresses):
         return "the host resolves to a private address"
     return None
-
-
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.partition("%")[0])
-    return ip.is_global and not ip.is_multicast

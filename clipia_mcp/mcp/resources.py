@@ -44,7 +44,7 @@ from clipia_mcp.core.errors import ClipiaMcpError
 from clipia_mcp.core.records import RequestRecord
 from clipia_mcp.engine.caller import Caller
 from clipia_mcp.mcp.progress import human_status
-from clipia_mcp.mcp.results import RESOURCE_PREFIX, resource_uri, view
+from clipia_mcp.mcp.results import RESOURCE_PREFIX, media_budget, resource_uri, view
 from clipia_mcp.mcp.runtime import Runtime, runtime_of
 from clipia_mcp.mcp.spend import SPEND_URI, spend_view
 
@@ -186,7 +186,7 @@ def register(mcp: MCPServer[Any], legacy: LegacySubscriptions) -> None:
                 rid = check.request_id(request_id)
                 caller = rt.caller_for(ctx)
                 record = await rt.service.result(caller, rid)
-                saved = await rt.engine.outputs.saved(record, C.SAVE_WAIT_IN_CALL)
+                saved = await rt.engine.outputs.saved(record, media_budget(C.SAVE_WAIT_IN_CALL))
         except ClipiaMcpError as exc:
             if exc.code in ("not_found", "invalid_input"):
                 raise ResourceNotFoundError(f"Unknown request {request_id[:64]!r}: {exc.message}") from None

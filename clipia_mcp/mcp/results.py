@@ -242,7 +242,7 @@ async def request_result(record: RequestRecord, *, media_http: httpx.AsyncClient
 
     Many waiters on one request get the same answer: its JSON is built once per record version.
     """
-    saved = await outputs.saved(record, _budget(C.SAVE_WAIT_IN_CALL)) if outputs is not None else {}
+    saved = await outputs.saved(record, media_budget(C.SAVE_WAIT_IN_CALL)) if outputs is not None else {}
     key = (id(record), is_test, note, tuple(sorted(f.path for f in saved.values())))
     hit = _built.get(key)
     if hit is None or hit[0] is not record:
@@ -256,12 +256,12 @@ async def request_result(record: RequestRecord, *, media_http: httpx.AsyncClient
     _, data, text, media, links = hit
     extra = list(links)
     if include_preview and media:
-        with anyio.move_on_after(_budget(C.PREVIEW_FETCH_TIMEOUT)):  # a stalled file costs the preview only
+        with anyio.move_on_after(media_budget(C.PREVIEW_FETCH_TIMEOUT)):  # a stalled file costs the preview only
             extra = [*await preview(media_http, [MediaFile(**m) for m in media]), *extra]
     return structured(data, extra, text=text)
 
 
-def _budget(cap: float) -> float:
+def media_budget(cap: float) -> float:
     """Seconds media work may take in this call: ``cap``, less when the call's deadline is nearer (the answer
     must go out before it, with or without its preview and saved copies)."""
     return max(0.0, min(cap, anyio.current_effective_deadline() - anyio.current_time() - C.ANSWER_MARGIN))

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class AnswerTooLarge(ValueError):
-    """An upstream answer over the size bound, or compressed although identity was asked for."""
+    """An upstream answer over the size bound (inflated, if it came compressed) or in a coding not inflated here."""
 
 
 def wrap_transports(client: httpx.AsyncClient,
@@ -32,7 +32,7 @@ def wrap_transports(client: httpx.AsyncClient,
 
 
 def bounded_transport(inner: httpx.AsyncBaseTransport, max_bytes: int) -> httpx.AsyncBaseTransport:
-    """``inner``, with every answer's body bounded to ``max_bytes`` and not compressed."""
+    """``inner``, with every answer's body bounded to ``max_bytes`` (after inflating it, if compressed)."""
     return _bounded_class()(inner, max_bytes)
 
 

@@ -19,6 +19,13 @@ from clipia_mcp.sandbox.state import Key
 
 VERSION = "2025-11-25"
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+PONG = '{"jsonrpc":"2.0","id":1,"result":{}}'
+
+
+def _tenants(emu: EmulatorServer, key: Key, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A token-mode server environment: TOKENS are two tenants of the operator's key."""
+    return server_env(emu, key, tmp_path, CLIPIA_MCP_TOKENS=",".join(TOKENS), **extra)
 
 
 def _as(token: str, session: str | None = None) -> dict[str, str]:
@@ -78,19 +85,17 @@ def _replay(url: str, token: str, sid: str, last_event_id: str) -> list[dict[str
 
 def test_another_tenants_session_id_answers_like_an_unknown_one(emu: EmulatorServer, live_key: Key,
                                                                 tmp_path: Path) -> None:
-    with http_server("streamable-http", server_env(emu, live_key, tmp_path,
-                                                   CLIPIA_MCP_TOKENS=",".join(TOKENS))) as sp:
+    with http_server("streamable-http", _tenants(emu, live_key, tmp_path)) as sp:
         a, b = TOKENS
         sid = _session(sp.url, a)
         listen = httpx.get(sp.url, headers={**_as(b, sid), "Accept": "text/event-stream"}, timeout=10)
-        ping = httpx.post(sp.url, headers=_as(b, sid), timeout=10, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        ping = httpx.post(sp.url, headers=_as(b, sid), timeout=10, json=PING)
         end = httpx.delete(sp.url, headers=_as(b, sid), timeout=10)
-        invented = httpx.post(sp.url, headers=_as(b, "f" * 32), timeout=10,
-                              json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        invented = httpx.post(sp.url, headers=_as(b, "f" * 32), timeout=10, json=PING)
         assert [listen.status_code, ping.status_code, end.status_code] == [404, 404, 404]
         assert ping.json() == invented.json()  # nothing tells B the session exists
         # A's session was neither read nor ended.
-        assert _call(sp.url, a, sid, "ping")[-1]["data"] == '{"jsonrpc":"2.0","id":1,"result":{}}'
+        assert _call(sp.url, a, sid, "ping")[-1]["data"] == PONG
 
 
 def test_a_session_is_bound_to_the_caller_key_that_opened_it(emu: EmulatorServer, tmp_path: Path) -> None:
@@ -99,15 +104,13 @@ def test_a_session_is_bound_to_the_caller_key_that_opened_it(emu: EmulatorServer
         sid = _session(sp.url, a)
         assert _session(sp.url, b)  # B is a confirmed caller with a session of its own
         assert httpx.delete(sp.url, headers=_as(b, sid), timeout=10).status_code == 404
-        assert httpx.post(sp.url, headers=_as(b, sid), timeout=10,
-                          json={"jsonrpc": "2.0", "id": 1, "method": "ping"}).status_code == 404
-        assert _call(sp.url, a, sid, "ping")[-1]["data"] == '{"jsonrpc":"2.0","id":1,"result":{}}'
+        assert httpx.post(sp.url, headers=_as(b, sid), timeout=10, json=PING).status_code == 404
+        assert _call(sp.url, a, sid, "ping")[-1]["data"] == PONG
 
 
 def test_last_event_id_replays_only_the_sessions_own_events(emu: EmulatorServer, live_key: Key,
                                                             tmp_path: Path) -> None:
-    with http_server("streamable-http", server_env(emu, live_key, tmp_path,
-                                                   CLIPIA_MCP_TOKENS=",".join(TOKENS))) as sp:
+    with http_server("streamable-http", _tenants(emu, live_key, tmp_path)) as sp:
         a, b = TOKENS
         b_sid = _session(sp.url, b)
         b_events = _call(sp.url, b, b_sid, "ping", rid=1)  # B's stream "1": its priming event, then its answer
@@ -124,8 +127,7 @@ def test_last_event_id_replays_only_the_sessions_own_events(emu: EmulatorServer,
 
 
 def test_one_tenant_cannot_take_every_session(emu: EmulatorServer, live_key: Key, tmp_path: Path) -> None:
-    env = server_env(emu, live_key, tmp_path, CLIPIA_MCP_TOKENS=",".join(TOKENS), CLIPIA_MCP_MAX_SESSIONS="5",
-                     CLIPIA_MCP_MAX_SESSIONS_PER_CALLER="2")
+    env = _tenants(emu, live_key, tmp_path, CLIPIA_MCP_MAX_SESSIONS="5", CLIPIA_MCP_MAX_SESSIONS_PER_CALLER="2")
     with http_server("streamable-http", env) as sp:
         a, b = TOKENS
         first, _ = _session(sp.url, a), _session(sp.url, a)
@@ -137,7 +139,7 @@ def test_one_tenant_cannot_take_every_session(emu: EmulatorServer, live_key: Key
 
 def test_an_sse_session_takes_messages_only_from_the_tenant_that_opened_it(emu: EmulatorServer, live_key: Key,
                                                                            tmp_path: Path) -> None:
-    with http_server("sse", server_env(emu, live_key, tmp_path, CLIPIA_MCP_TOKENS=",".join(TOKENS))) as sp:
+    with http_server("sse", _tenants(emu, live_key, tmp_path)) as sp:
         a, b = TOKENS
         with httpx.stream("GET", sp.url, headers={"Authorization": f"Bearer {a}", "Accept": "text/event-stream"},
                           timeout=10) as stream:
@@ -145,8 +147,7 @@ def test_an_sse_session_takes_messages_only_from_the_tenant_that_opened_it(emu: 
             lines = stream.iter_lines()  # kept: a dropped iterator closes the stream, and the session with it
             endpoint = next(line.partition(":")[2].strip() for line in lines if line.startswith("data:"))
             post = sp.base + endpoint
-            ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
-            theirs = httpx.post(post, headers={"Authorization": f"Bearer {b}"}, json=ping, timeout=10)
+            theirs = httpx.post(post, headers={"Authorization": f"Bearer {b}"}, json=PING, timeout=10)
             mine = httpx.post(post, headers={"Authorization": f"Bearer {a}"}, json=INIT_FOR_SSE, timeout=10)
         assert (theirs.status_code, theirs.text) == (404, "Could not find session")
         assert mine.status_code == 202
