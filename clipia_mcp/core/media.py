@@ -1,7 +1,5 @@
 """Media files in a generation's output: extraction from any output shape, with mime types."""
 
-from __future__ import annotations
-
 import posixpath
 from typing import Any, Literal
 

@@ -1,7 +1,5 @@
 """Domain records: a request as we know it, a submit intent, a task, and the terminal statuses."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field
@@ -90,13 +88,6 @@ class SpendRow(Model):
     reserved: int = 0
 
 
-class Forgotten(Model):
-    """What :meth:`Store.forget` removed: the requests (with their intents and tasks) and the file records."""
-
-    request_ids: list[str] = Field(default_factory=list)
-    files: list[SavedFile] = Field(default_factory=list)
-
-
 class SavedFile(Model):
     """An output file downloaded once into the output directory (``--output-dir``)."""
 
@@ -110,4 +101,8 @@ class SavedFile(Model):
     saved_at: float
 
 
-Forgotten.model_rebuild()
+class Forgotten(Model):
+    """What :meth:`Store.forget` removed: the requests (with their intents and tasks) and the file records."""
+
+    request_ids: list[str] = Field(default_factory=list)
+    files: list[SavedFile] = Field(default_factory=list)

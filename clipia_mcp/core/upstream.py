@@ -4,8 +4,6 @@ They parse raw JSON leniently (unknown fields ignored, optional fields may be ab
 provider maps its own wire format onto these shapes.
 """
 
-from __future__ import annotations
-
 import math
 from typing import Annotated, Any
 

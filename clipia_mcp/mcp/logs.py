@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import anyio.from_thread
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectSendStream
 from mcp.server.context import ServerRequestContext
@@ -79,7 +78,9 @@ class ClientLogHandler(logging.Handler):
         try:
             if threading.get_ident() == sink.thread:
                 sink.send.send_nowait(item)
-            else:  # a sync tool on a worker thread
+            else:  # a sync tool on a worker thread (rare: imported here, not at every start)
+                import anyio.from_thread
+
                 anyio.from_thread.run_sync(sink.send.send_nowait, item, token=sink.token)
         except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError, RuntimeError):
             pass  # a flood or a finished request drops the line; logging never fails a call

@@ -30,8 +30,8 @@ MAX_VALUES = 100
 TEMPLATE = "clipia://requests/{request_id}"
 
 
-def register(mcp: MCPServer[Any]) -> None:
-    """Add the prompts and the completion handler."""
+def add_prompts(mcp: MCPServer[Any]) -> None:
+    """Add the prompts (the server does on the first prompts request: their argument models cost ~2 ms)."""
 
     @mcp.prompt(name="create_media", title="Create an image, video or audio clip",
                 description="Plan and run one Clipia generation: pick a model, check the price, generate, "
@@ -56,12 +56,16 @@ def register(mcp: MCPServer[Any]) -> None:
                 "If it is done, show the media links; if it failed, explain the error; if it is still running, "
                 "tell me its progress and queue position.")
 
+
+def register(mcp: MCPServer[Any]) -> None:
+    """Add the completion handler (at build: its presence is what advertises the ``completions`` capability)."""
+
     async def complete(ctx: ServerRequestContext[Any, Any], params: CompleteRequestParams) -> CompleteResult:
         ref = params.ref
         name, typed = params.argument.name, params.argument.value or ""
         kind = getattr(ref, "type", "")
         if kind == "ref/prompt":
-            known = {p.name: p for p in mcp._prompt_manager.list_prompts()}  # noqa: SLF001
+            known = {p.name: p for p in await mcp.list_prompts()}
             prompt = known.get(getattr(ref, "name", ""))
             if prompt is None:
                 raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {getattr(ref, 'name', '')!r}")

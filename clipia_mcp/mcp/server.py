@@ -29,6 +29,7 @@ from mcp.types import (
     ServerCapabilities,
     ToolAnnotations,
 )
+from mcp.types import Prompt as MCPPrompt
 from mcp.types import Tool as MCPTool
 from mcp_types import SubscriptionsListenRequestParams
 from pydantic import AnyUrl, ValidationError
@@ -153,9 +154,20 @@ class ClipiaMCPServer(MCPServer[Runtime]):
                     code="cost_declined"))
             return error_result(InvalidInputError(text))
 
+    def _load_prompts(self) -> None:
+        """Add the prompts on the first prompts request, not at every start."""
+        if not self.__dict__.get("_prompts_loaded"):
+            self.__dict__["_prompts_loaded"] = True
+            prompts.add_prompts(self)
+
+    async def list_prompts(self) -> list[MCPPrompt]:
+        self._load_prompts()
+        return await super().list_prompts()
+
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[Runtime, Any] | None = None
     ) -> GetPromptResult | InputRequiredResult:
+        self._load_prompts()
         if self._prompt_manager.get_prompt(name) is None:  # the spec's answer to an unknown name: -32602
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name[:64]!r}")
         try:

@@ -35,10 +35,11 @@ from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY, event_matches, ev
 from mcp.types import HEADER_MISMATCH, INVALID_PARAMS, CallToolRequestParams, CallToolResult, RequestParams
 from mcp_types import SubscriptionFilter, SubscriptionsListenRequestParams, SubscriptionsListenResult
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel, Field
+from pydantic import ConfigDict, Field
 
 from clipia_mcp.core import constants as C
 from clipia_mcp.core.errors import ClipiaMcpError
+from clipia_mcp.core.model import Model
 from clipia_mcp.core.records import RequestRecord, TaskRecord
 from clipia_mcp.core.timeutil import iso_millis
 from clipia_mcp.mcp.progress import human_status
@@ -53,6 +54,8 @@ MODERN = frozenset(MODERN_PROTOCOL_VERSIONS)
 
 
 class TaskParams(RequestParams):
+    model_config = ConfigDict(defer_build=True)  # built on the first tasks/* request, not at every start
+
     task_id: str = Field(alias="taskId", min_length=1, max_length=200)
 
 
@@ -199,7 +202,7 @@ class TaskChanged:
     uri: str = ""  # never matches a resource subscription
 
 
-class _Notification(BaseModel):
+class _Notification(Model):
     """A notification the SDK has no model for (its filter models drop the tasks extension's fields)."""
 
     method: str

@@ -1,7 +1,5 @@
 """Tool output models: each doubles as the tool's MCP ``outputSchema``."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import Field

@@ -18,10 +18,11 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from clipia_mcp.core import validation as check
 from clipia_mcp.core.errors import ClipiaMcpError
+from clipia_mcp.core.model import Model
 from clipia_mcp.engine.caller import Caller
 from clipia_mcp.mcp.card import CARD_TOOL_META
 from clipia_mcp.mcp.progress import progress_reporter
@@ -35,7 +36,7 @@ from clipia_mcp.mcp.waits import plan_wait
 from clipia_mcp.providers.registry import extra_models
 
 
-class GenerateOptions(BaseModel):
+class GenerateOptions(Model):
     """Optional knobs of ``generate``."""
 
     webhook_url: str | None = Field(default=None, description="https URL Clipia POSTs the result to.",
@@ -46,7 +47,7 @@ class GenerateOptions(BaseModel):
     include_preview: bool | None = Field(default=None, description="Inline image preview.")
 
 
-class CostConfirmation(BaseModel):
+class CostConfirmation(Model):
     """Asked of the user before an expensive generation."""
 
     confirm: bool = Field(description="Spend these credits on this generation?")
