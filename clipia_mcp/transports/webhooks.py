@@ -41,6 +41,23 @@ def signed_timestamp(signature: str) -> str:
     return stamp
 
 
+_SIGNATURE = SIGNATURE_HEADER.lower().encode("latin-1")
+
+
+def _headers(request: Request) -> tuple[str | None, str]:
+    """(Content-Length or None, the signature header or ""), the first of each, in one pass over the raw
+    headers (ASGI names are lower-case; Starlette's ``Headers`` costs a scan per lookup)."""
+    declared: bytes | None = None
+    signature: bytes | None = None
+    for name, value in request.scope["headers"]:
+        if name == b"content-length" and declared is None:
+            declared = value
+        elif name == _SIGNATURE and signature is None:
+            signature = value
+    return (None if declared is None else declared.decode("latin-1"),
+            "" if signature is None else signature.decode("latin-1"))
+
+
 class WebhookReceiver:
     """Verifies deliveries and hands them to the engine."""
 
@@ -55,10 +72,9 @@ class WebhookReceiver:
     def __repr__(self) -> str:
         return f"WebhookReceiver(accepted={self.accepted}, duplicates={self.duplicates}, rejected={self.rejected})"
 
-    async def _body(self, request: Request) -> bytes | None:
+    async def _body(self, request: Request, declared: str | None) -> bytes | None:
         """The raw body, or None past ``MAX_BODY`` or on a disconnect (read from ASGI directly: this is the
         fan-out's critical path, and Starlette's stream generator costs more than the rest of the read)."""
-        declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
             return None
         chunks: list[bytes] = []
@@ -77,10 +93,10 @@ class WebhookReceiver:
 
     async def handle(self, request: Request) -> Response:
         """Verify, deduplicate and apply one delivery."""
-        raw = await self._body(request)
+        declared, signature = _headers(request)
+        raw = await self._body(request, declared)
         if raw is None:
             return self._reject(413, "body too large")
-        signature = request.headers.get(SIGNATURE_HEADER, "")
         # Only the signature header is signed, so it is all the SDK's check is given.
         if not verify_signature(self._secret, {SIGNATURE_HEADER: signature}, raw, tolerance_seconds=TOLERANCE_S):
             return self._reject(401, "invalid signature")

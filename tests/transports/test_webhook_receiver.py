@@ -132,3 +132,25 @@ async def test_a_body_streamed_in_many_chunks_is_read_whole_and_still_capped(hoo
     big = b"x" * (MAX_BODY + 1)
     refused = await http.post("/webhooks/clipia", content=pieces(big, 64 * 1024), headers=headers(big))
     assert refused.status_code == 413 and len(service.applied) == 1
+
+
+async def test_the_first_signature_header_is_the_one_checked_and_a_bad_length_is_refused() -> None:
+    """Headers are read in one pass over the raw ASGI list: the first of a repeated header counts (as
+    Starlette's lookup did), whatever follows it."""
+    service = FakeService()
+    receiver = WebhookReceiver(SECRET, service)  # type: ignore[arg-type]
+    app = Starlette(routes=[Route("/webhooks/clipia", receiver.handle, methods=["POST"])])
+    body = json.dumps({"request_id": RID, "status": "OK", "payload": {}}).encode()
+    good = headers(body)["X-Clipia-Signature"]
+    bad = headers(body, secret="whsec_wrong")["X-Clipia-Signature"]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mcp.test") as http:
+        async def post(extra: list[tuple[str, str]]) -> int:
+            return (await http.post("/webhooks/clipia", content=body,
+                                    headers=[("content-type", "application/json"), *extra])).status_code
+
+        assert await post([("x-clipia-signature", bad), ("x-clipia-signature", good)]) == 401
+        assert await post([("x-clipia-signature", good), ("x-clipia-signature", bad)]) == 200
+        assert await post([("x-clipia-signature", good), ("content-length", "12x")]) == 413
+    assert [rid for rid, _ in service.applied] == [RID]
+    assert receiver.rejected == 2
