@@ -98,7 +98,9 @@ def main() -> None:
     # under PYTHONDONTWRITEBYTECODE would otherwise recompile every changed module on every start).
     compileall.compile_dir(str(HERE.parent / "clipia_mcp"), quiet=1)
     bare = [sys.executable, str(HERE / "bare_server.py")]
-    ours = [sys.executable, "-m", "clipia_mcp", "--log-level", "WARNING"]
+    # As a desktop config starts it: the installed console script (``python -m clipia_mcp`` adds runpy).
+    script = Path(sys.executable).with_name("clipia-mcp")
+    ours = [sys.executable, *([str(script)] if script.exists() else ["-m", "clipia_mcp"]), "--log-level", "WARNING"]
     first_answers(ours, env)  # create the journal and warm the OS caches for both
     first_answers(bare, env)
     rows: dict[str, list[tuple[float, float]]] = {"bare": [], "ours": []}
