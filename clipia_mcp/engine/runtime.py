@@ -38,7 +38,7 @@ WEBHOOK_PATH = "/webhooks/clipia"
 RETENTION_EVERY = 6 * 3600.0
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # live state, compared by identity (fewer generated methods at start)
 class Engine:
     """The running engine of one process."""
 

@@ -47,7 +47,7 @@ REPLICA_HEARTBEAT = 3.0
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # live state, compared by identity (fewer generated methods at start)
 class Tracked:
     """Live state of one request, shared by all its waiters."""
 

@@ -20,7 +20,7 @@ from mcp.types import Tool as MCPTool
 from clipia_mcp.mcp.schemas import ToolSchemas, derive_tool_schemas, load_published
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # a registry entry: compared by identity
 class ToolEntry:
     """A tool as registered: what ``MCPServer.add_tool`` was given."""
 

@@ -49,7 +49,7 @@ def mcp_level(levelno: int) -> LoggingLevel:
     return "debug"
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # live state, compared by identity (fewer generated methods at start)
 class _Sink:
     minimum: int  # index into LEVELS
     send: MemoryObjectSendStream[dict[str, Any]]

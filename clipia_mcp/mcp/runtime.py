@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 CallerResolver = Callable[[Context[Any, Any]], Caller]
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # live state, compared by identity (fewer generated methods at start)
 class Runtime:
     """Everything a tool call needs, shared by all calls of one server process."""
 

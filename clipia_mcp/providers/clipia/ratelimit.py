@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import httpx
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # live state, compared by identity (fewer generated methods at start)
 class RateLimitState:
     """The last ``RateLimit-Limit/Remaining/Reset`` seen (None until an answer carried them)."""
 
