@@ -124,6 +124,27 @@ def view_data(record: RequestRecord, *, is_test: bool = False, saved: Mapping[st
     return {k: v for k, v in data.items() if v is not None}, media
 
 
+def lean_output(data: dict[str, Any], text: str) -> tuple[dict[str, Any], str]:
+    """``data`` (a view's JSON) and its compact ``text``, without the raw ``output`` when that is larger than
+    ``MAX_INLINE_OUTPUT``; the next step then says so and where it is whole. Costs nothing for a small answer."""
+    if len(text) <= C.MAX_INLINE_OUTPUT or "output" not in data:
+        return data, text
+    size = len(dumps_compact(data["output"]))
+    if size <= C.MAX_INLINE_OUTPUT:
+        return data, text
+    data = {k: v for k, v in data.items() if k != "output"}
+    data["next_step"] = (f"The raw output object ({size:,} bytes) is left out of this result; read the resource "
+                         f"{data['resource_uri']} for all of it. {data['next_step']}")
+    return data, dumps_compact(data)
+
+
+def status_result(record: RequestRecord, *, is_test: bool = False) -> CallToolResult:
+    """A request's view as a result, without its files' links (get_status, a submit's answer)."""
+    data, _ = view_data(record, is_test=is_test)
+    data, text = lean_output(data, dumps_compact(data))
+    return structured(data, text=text)
+
+
 def summary_data(record: RequestRecord) -> dict[str, Any]:
     """``RequestSummary`` (one ``list_requests`` row) as its JSON dump, built directly: a list answer builds many."""
     prompt = (record.input or {}).get("prompt")
@@ -142,7 +163,8 @@ def summary_data(record: RequestRecord) -> dict[str, Any]:
 
 def view(record: RequestRecord, *, is_test: bool = False, saved: Mapping[str, SavedFile] | None = None
          ) -> RequestView:
-    """The tool output for a request (with local paths for outputs saved by ``--output-dir``)."""
+    """A request's whole view, its raw output included however large (the request's resource; tool results use
+    :func:`view_data` and :func:`lean_output`), with local paths for outputs saved by ``--output-dir``."""
     media = _media_of(record, saved)
     return RequestView(
         request_id=record.request_id,
@@ -249,7 +271,8 @@ async def request_result(record: RequestRecord, *, media_http: httpx.AsyncClient
         data, media = view_data(record, is_test=is_test, saved=saved)
         if note:
             data["next_step"] = f"{note} {data['next_step']}"
-        hit = (record, data, dumps_compact(data), media, media_links(media))
+        data, text = lean_output(data, dumps_compact(data))
+        hit = (record, data, text, media, media_links(media))
         _built[key] = hit
         while len(_built) > _BUILT_MAX:
             _built.pop(next(iter(_built)))

@@ -26,7 +26,7 @@ from clipia_mcp.core.model import Model
 from clipia_mcp.engine.caller import Caller
 from clipia_mcp.mcp.card import CARD_TOOL_META
 from clipia_mcp.mcp.progress import progress_reporter
-from clipia_mcp.mcp.results import request_result, structured, view, wants_preview
+from clipia_mcp.mcp.results import request_result, status_result, wants_preview
 from clipia_mcp.mcp.runtime import Runtime, runtime_of
 from clipia_mcp.mcp.tasks import runs_as_task
 from clipia_mcp.mcp.tools.calling import run_tool
@@ -124,7 +124,7 @@ def register(mcp: MCPServer[Any]) -> None:
             if not sub.deduplicated:
                 await rt.request_list_changed(caller.owner)
             if runs_as_task(ctx.request_context):
-                return structured(view(sub.record, is_test=caller.sandbox))
+                return status_result(sub.record, is_test=caller.sandbox)
             plan = plan_wait(ctx, rt.settings, opts.wait_s)
             record = await rt.service.wait(caller, sub.record.request_id, plan.budget, progress_reporter(ctx),
                                            plan.heartbeat)

@@ -15,7 +15,14 @@ from clipia_mcp.core.errors import InvalidInputError, NotTrackedError
 from clipia_mcp.engine.caller import Caller
 from clipia_mcp.mcp.card import CARD_TOOL_META
 from clipia_mcp.mcp.progress import progress_reporter
-from clipia_mcp.mcp.results import request_result, resource_uri, structured, summary_data, view, wants_preview
+from clipia_mcp.mcp.results import (
+    request_result,
+    resource_uri,
+    status_result,
+    structured,
+    summary_data,
+    wants_preview,
+)
 from clipia_mcp.mcp.runtime import Runtime
 from clipia_mcp.mcp.tools.calling import run_tool
 from clipia_mcp.mcp.tools.params import (
@@ -91,7 +98,7 @@ def register(mcp: MCPServer[Any]) -> None:
 
         async def body(rt: Runtime, caller: Caller) -> CallToolResult:
             rid = check.request_id(request_id)
-            return structured(view(await rt.service.status(caller, rid), is_test=caller.sandbox))
+            return status_result(await rt.service.status(caller, rid), is_test=caller.sandbox)
 
         return await run_tool(ctx, body)
 
