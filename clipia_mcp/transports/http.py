@@ -25,11 +25,14 @@ from clipia_mcp.transports.auth import AuthMiddleware, CallerPool
 from clipia_mcp.transports.auth_mode import AuthMode, oauth_options, resolve_auth
 from clipia_mcp.transports.events import SSE_RETRY_MS, UNBOUND, MemoryEventStore, bind_sessions
 from clipia_mcp.transports.metrics import endpoints
+from clipia_mcp.transports.sse_sessions import cap_sse_sessions
 
 if TYPE_CHECKING:
     from clipia_mcp.transports.webhooks import WebhookReceiver
 
 HttpTransport = Literal["streamable-http", "sse"]
+#: The legacy SSE transport's stream endpoint (the SDK's default path).
+SSE_PATH = "/sse"
 
 
 def security_settings(allowed_hosts: Sequence[str] = (), allowed_origins: Sequence[str] = ()
@@ -70,6 +73,7 @@ def build_http_app(mcp: ClipiaMCPServer, transport: HttpTransport, *, auth: Auth
 
     if transport == "sse":
         app = mcp.sse_app(transport_security=security)
+        cap_sse_sessions(app, SSE_PATH, total=settings.max_sessions, per_caller=settings.max_sessions_per_caller)
     else:
         app = mcp.streamable_http_app(transport_security=security, event_store=UNBOUND, retry_interval=SSE_RETRY_MS,
                                       max_sessions=settings.max_sessions,

@@ -4,7 +4,9 @@ session's own events, and one tenant cannot take every session."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,6 +153,32 @@ def test_an_sse_session_takes_messages_only_from_the_tenant_that_opened_it(emu: 
             mine = httpx.post(post, headers={"Authorization": f"Bearer {a}"}, json=INIT_FOR_SSE, timeout=10)
         assert (theirs.status_code, theirs.text) == (404, "Could not find session")
         assert mine.status_code == 202
+
+
+def test_one_tenant_cannot_take_every_sse_session(emu: EmulatorServer, live_key: Key, tmp_path: Path) -> None:
+    """Each open GET /sse stream is a session: A's third is refused while B still gets one, the total cap
+    holds for everyone, and a closed stream frees its place."""
+    env = _tenants(emu, live_key, tmp_path, CLIPIA_MCP_MAX_SESSIONS="3", CLIPIA_MCP_MAX_SESSIONS_PER_CALLER="2")
+    with http_server("sse", env) as sp, contextlib.ExitStack() as streams:
+        a, b = TOKENS
+
+        def stream(token: str) -> int:
+            res = streams.enter_context(httpx.stream("GET", sp.url, timeout=10, headers={
+                "Authorization": f"Bearer {token}", "Accept": "text/event-stream"}))
+            if res.status_code == 200:  # held open until its endpoint event came: the session exists
+                lines = res.iter_lines()
+                next(line for line in lines if line.startswith("data:"))
+                kept.append((res, lines))
+            return res.status_code
+
+        kept: list[Any] = []
+        assert [stream(a), stream(a), stream(a)] == [200, 200, 503]
+        assert stream(b) == 200  # B is not locked out by A
+        assert stream(b) == 503  # 3 open: the total cap
+        kept[0][0].close()
+        deadline = time.monotonic() + 10  # the server sees the close through its disconnect listener
+        while stream(a) != 200:
+            assert time.monotonic() < deadline, "A's closed stream never freed its share"
 
 
 INIT_FOR_SSE = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
