@@ -62,8 +62,8 @@ PREVIEW_FETCH_TIMEOUT = 5.0
 MAX_API_ANSWER_BYTES = 8 * 1024 * 1024
 # Output files one request may list (links, previews, saved copies): far above any real generation.
 MAX_OUTPUT_FILES = 32
-#: Bytes of compact JSON a request's raw ``output`` may take in a tool result; a larger one is left out (its
-#: media are still listed, and the request's resource holds it whole): a result is context the model pays for.
+#: Bytes (UTF-8) of compact JSON a request's raw ``output`` may take in a tool result; a larger one with media
+#: files is left out (the files are listed, the request's resource holds it whole): context the model pays for.
 MAX_INLINE_OUTPUT = 16 * 1024
 # Saving outputs locally (--output-dir): per-file caps by kind, and how long one download may take.
 SAVE_MAX_BYTES = {"image": 64 * 1024 * 1024, "audio": 256 * 1024 * 1024, "video": 2 * 1024 * 1024 * 1024,

@@ -1,7 +1,6 @@
 """Media files in a generation's output: extraction from any output shape, with mime types."""
 
-import posixpath
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from clipia_mcp.core import constants as C
 from clipia_mcp.core.model import Model
@@ -64,7 +63,7 @@ def _url_path(url: str) -> str:
     return rest[slash:].partition("?")[0].partition("#")[0]
 
 
-def _web(url: Any) -> bool:
+def _web(url: Any) -> TypeGuard[str]:
     """An http(s) URL (what the fetcher may try; it decides whether the host is public)."""
     return isinstance(url, str) and url[:8].lower().startswith(("https://", "http://"))
 
@@ -73,36 +72,45 @@ def _int(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
+_POSTER_KEYS = ("thumbnail_url", "poster_url", "cover_url")
+
+
 def _media(kind: MediaKind, item: dict[str, Any]) -> dict[str, Any] | None:
     url = item.get("original_url") or item.get("url")
-    if not isinstance(url, str) or not _web(url):
+    if not _web(url):
         return None  # a file:, javascript:, data: or ftp: "output" is no file an agent should open
-    preview = item.get("url") if item.get("original_url") and item.get("url") != url else None
-    preview = preview if _web(preview) else None
-    fmt = item.get("format") if isinstance(item.get("format"), str) else None
-    name = posixpath.basename(_url_path(url))
-    dur = item.get("duration")
-    poster = next((item[k] for k in ("thumbnail_url", "poster_url", "cover_url") if _web(item.get(k))),
-                  None) if kind == "video" else None
-    return {
-        "kind": kind,
-        "url": url,
-        "preview_url": preview if isinstance(preview, str) else None,
-        "mime_type": _mime_for(name, kind, fmt),
-        "name": name or kind,
-        "width": _int(item.get("width")),
-        "height": _int(item.get("height")),
-        "duration": float(dur) if isinstance(dur, int | float) and not isinstance(dur, bool) else None,
-        "format": fmt,
-        "size_bytes": None,
-        "poster_url": poster,
-        "local_path": None,
-        "file_url": None,
-    }
+    m: dict[str, Any] = {"kind": kind, "url": url}
+    if item.get("original_url"):
+        preview = item.get("url")
+        if preview != url and _web(preview):
+            m["preview_url"] = preview
+    fmt = item.get("format")
+    fmt = fmt if isinstance(fmt, str) else None
+    path = _url_path(url)
+    name = path[path.rfind("/") + 1:]  # posixpath.basename
+    m["mime_type"] = _mime_for(name, kind, fmt)
+    m["name"] = name or kind
+    width, height, dur = _int(item.get("width")), _int(item.get("height")), item.get("duration")
+    if width is not None:
+        m["width"] = width
+    if height is not None:
+        m["height"] = height
+    if isinstance(dur, (int, float)) and not isinstance(dur, bool):
+        m["duration"] = float(dur)
+    if fmt is not None:
+        m["format"] = fmt
+    if kind == "video":
+        for key in _POSTER_KEYS:
+            if _web(item.get(key)):
+                m["poster_url"] = item[key]
+                break
+    return m
 
 
 def media_items(output: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Every media file in an ``output`` object, whatever its model type, as ``MediaFile``-shaped JSON objects.
+    """Every media file in an ``output`` object, whatever its model type, as ``MediaFile``-shaped JSON objects
+    (the fields that have a value, in the model's order; ``size_bytes``, ``local_path`` and ``file_url`` are
+    never known here).
 
     Plain dicts of checked values (no model): every waiter's answer is built from these, so this stays on
     the fan-out's critical path. Shapes: API contract, shared/reference/clipia-api.md §7.
@@ -113,6 +121,8 @@ def media_items(output: dict[str, Any] | None) -> list[dict[str, Any]]:
     seen: set[str] = set()
     for kind, key, is_list in _SHAPES:
         value = output.get(key)
+        if value is None:
+            continue
         for item in (value if isinstance(value, list) else ()) if is_list else (value,):
             if isinstance(item, dict):
                 media = _media(kind, item)

@@ -126,10 +126,12 @@ def view_data(record: RequestRecord, *, is_test: bool = False, saved: Mapping[st
 
 def lean_output(data: dict[str, Any], text: str) -> tuple[dict[str, Any], str]:
     """``data`` (a view's JSON) and its compact ``text``, without the raw ``output`` when that is larger than
-    ``MAX_INLINE_OUTPUT``; the next step then says so and where it is whole. Costs nothing for a small answer."""
-    if len(text) <= C.MAX_INLINE_OUTPUT or "output" not in data:
+    ``MAX_INLINE_OUTPUT`` bytes and its files are listed (``media``); the next step then says so and where it is
+    whole. An output without files is the result itself and stays. Costs nothing for a small answer."""
+    # A character is at most 4 bytes of UTF-8: a text this short holds no output over the bound.
+    if len(text) * 4 <= C.MAX_INLINE_OUTPUT or "output" not in data or not data.get("media"):
         return data, text
-    size = len(dumps_compact(data["output"]))
+    size = len(dumps_compact(data["output"]).encode())
     if size <= C.MAX_INLINE_OUTPUT:
         return data, text
     data = {k: v for k, v in data.items() if k != "output"}
@@ -187,20 +189,23 @@ def view(record: RequestRecord, *, is_test: bool = False, saved: Mapping[str, Sa
 
 
 def _media_of(record: RequestRecord, saved: Mapping[str, SavedFile] | None) -> list[dict[str, Any]]:
-    """The output files (``MediaFile``-shaped JSON objects, fresh for each call) with posters and local copies."""
+    """The output files (``MediaFile``-shaped JSON objects without empty fields, fresh for each call) with
+    posters and local copies."""
     if record.status != "COMPLETED":
         return []
     media = media_items(record.output)
     for m in media:
-        if m["kind"] == "video" and m["poster_url"] is None:
+        if m["kind"] == "video" and "poster_url" not in m:
             start = (record.input or {}).get("image_url")
             if isinstance(start, str) and start.startswith("https://"):
                 m["poster_url"] = start  # an image-to-video start frame is the clip's first picture
-        local = (saved or {}).get(m["url"])
+        local = saved.get(m["url"]) if saved else None
         if local is not None:
             path = Path(local.path)
-            m.update(local_path=str(path), file_url=path.as_uri(), size_bytes=local.size_bytes or m["size_bytes"])
-    return [{k: v for k, v in m.items() if v is not None} for m in media]
+            if local.size_bytes is not None:
+                m["size_bytes"] = local.size_bytes
+            m.update(local_path=str(path), file_url=path.as_uri())
+    return media
 
 
 def structured(model: BaseModel | dict[str, Any], extra: list[ContentBlock] | None = None, *,

@@ -157,8 +157,8 @@ class ClipiaMCPServer(MCPServer[Runtime]):
     def _load_prompts(self) -> None:
         """Add the prompts on the first prompts request, not at every start."""
         if not self.__dict__.get("_prompts_loaded"):
-            self.__dict__["_prompts_loaded"] = True
             prompts.add_prompts(self)
+            self.__dict__["_prompts_loaded"] = True  # after: a failed registration is tried again
 
     async def list_prompts(self) -> list[MCPPrompt]:
         self._load_prompts()

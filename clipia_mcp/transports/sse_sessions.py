@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, RequireAuthMiddleware, authorization_context
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -58,7 +58,13 @@ def cap_sse_sessions(app: Starlette, sse_path: str, *, total: int, per_caller: i
     """Put :class:`SseSessionCap` around ``app``'s SSE route (inside its authentication, so the caller is known)."""
     for route in app.router.routes:
         if isinstance(route, Route) and route.path == sse_path:
-            cap = SseSessionCap(route.app, total=total, per_caller=per_caller)
-            route.app = cap
+            # OAuth: inside the SDK's check, so a stream without a valid token gets its 401 (and the way to
+            # authorize) even when the server is full, and never counts.
+            guard = route.app if isinstance(route.app, RequireAuthMiddleware) else None
+            cap = SseSessionCap(guard.app if guard is not None else route.app, total=total, per_caller=per_caller)
+            if guard is not None:
+                guard.app = cap
+            else:
+                route.app = cap
             return cap
     raise RuntimeError(f"the SSE app has no route {sse_path}")

@@ -163,13 +163,17 @@ def test_one_tenant_cannot_take_every_sse_session(emu: EmulatorServer, live_key:
         a, b = TOKENS
 
         def stream(token: str) -> int:
-            res = streams.enter_context(httpx.stream("GET", sp.url, timeout=10, headers={
-                "Authorization": f"Bearer {token}", "Accept": "text/event-stream"}))
-            if res.status_code == 200:  # held open until its endpoint event came: the session exists
-                lines = res.iter_lines()
-                next(line for line in lines if line.startswith("data:"))
-                kept.append((res, lines))
-            return res.status_code
+            opened = httpx.stream("GET", sp.url, timeout=10, headers={
+                "Authorization": f"Bearer {token}", "Accept": "text/event-stream"})
+            res = opened.__enter__()
+            if res.status_code != 200:
+                opened.__exit__(None, None, None)  # a refusal holds nothing
+                return res.status_code
+            streams.callback(opened.__exit__, None, None, None)
+            lines = res.iter_lines()  # held open until its endpoint event came: the session exists
+            next(line for line in lines if line.startswith("data:"))
+            kept.append((res, lines))
+            return 200
 
         kept: list[Any] = []
         assert [stream(a), stream(a), stream(a)] == [200, 200, 503]
@@ -179,6 +183,7 @@ def test_one_tenant_cannot_take_every_sse_session(emu: EmulatorServer, live_key:
         deadline = time.monotonic() + 10  # the server sees the close through its disconnect listener
         while stream(a) != 200:
             assert time.monotonic() < deadline, "A's closed stream never freed its share"
+            time.sleep(0.02)  # a poll interval: the server shows no event for the release
 
 
 INIT_FOR_SSE = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -12,6 +17,7 @@ from procs import http_server
 from support import client_as, hosted_env, text_of
 
 from clipia_mcp.sandbox import EmulatorServer
+from clipia_mcp.sandbox.state import Key
 
 pytestmark = pytest.mark.anyio
 UNKNOWN = "764cabcf-b745-4b3e-ae38-1200304cf45b"
@@ -88,10 +94,9 @@ async def test_static_tokens_with_a_server_key(emu: EmulatorServer, live_key, tm
     assert "tok-alpha-123456" not in logs and live_key.value not in logs
 
 
-async def test_oauth_resource_server_mode(emu: EmulatorServer, live_key, tmp_path: Path) -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-    from urllib.parse import parse_qs
+@contextlib.contextmanager
+def _introspection() -> Iterator[str]:
+    """An OAuth introspection endpoint: ``good-<who>`` tokens are active (subject ``who``), others are not."""
 
     class Introspect(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
@@ -111,11 +116,21 @@ async def test_oauth_resource_server_mode(emu: EmulatorServer, live_key, tmp_pat
 
     idp = HTTPServer(("127.0.0.1", 0), Introspect)
     threading.Thread(target=idp.serve_forever, daemon=True).start()
-    env = server_env(emu, live_key, tmp_path,
-                     CLIPIA_MCP_OAUTH_INTROSPECTION_URL=f"http://127.0.0.1:{idp.server_port}/introspect",
-                     CLIPIA_MCP_OAUTH_ISSUER="https://auth.example.com",
-                     CLIPIA_MCP_OAUTH_RESOURCE="https://mcp.example.com/mcp")
     try:
+        yield f"http://127.0.0.1:{idp.server_port}/introspect"
+    finally:
+        idp.shutdown()
+
+
+def _oauth_env(emu: EmulatorServer, live_key: Key, tmp_path: Path, introspection: str, **extra: str) -> dict[str, str]:
+    return server_env(emu, live_key, tmp_path, CLIPIA_MCP_OAUTH_INTROSPECTION_URL=introspection,
+                      CLIPIA_MCP_OAUTH_ISSUER="https://auth.example.com",
+                      CLIPIA_MCP_OAUTH_RESOURCE="https://mcp.example.com/mcp", **extra)
+
+
+async def test_oauth_resource_server_mode(emu: EmulatorServer, live_key: Key, tmp_path: Path) -> None:
+    with _introspection() as introspection:
+        env = _oauth_env(emu, live_key, tmp_path, introspection)
         with http_server("streamable-http", env) as sp:
             for headers in ({}, {"Authorization": "Bearer bad-token"}):
                 r = httpx.post(sp.url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
@@ -131,5 +146,25 @@ async def test_oauth_resource_server_mode(emu: EmulatorServer, live_key, tmp_pat
                 res = await bob.call_tool("get_status", {"request_id": rid})
                 assert res.is_error and error_of(res)["code"] == "not_found"
                 assert structured(await bob.call_tool("list_requests", {}))["count"] == 0
-    finally:
-        idp.shutdown()
+
+
+def test_oauth_sse_streams_are_capped_inside_the_token_check(emu: EmulatorServer, live_key: Key,
+                                                            tmp_path: Path) -> None:
+    """With every SSE session taken, a stream without a valid token still gets its 401 and the way to
+    authorize (not a 503 that says how full the server is), and it never takes a place."""
+    with _introspection() as introspection, contextlib.ExitStack() as held:
+        env = _oauth_env(emu, live_key, tmp_path, introspection, CLIPIA_MCP_MAX_SESSIONS="1")
+        sp = held.enter_context(http_server("sse", env))
+
+        def open_stream(token: str | None) -> httpx.Response:
+            headers = {"Accept": "text/event-stream", **({"Authorization": f"Bearer {token}"} if token else {})}
+            return held.enter_context(httpx.stream("GET", sp.url, headers=headers, timeout=10))
+
+        alice = open_stream("good-alice")
+        assert alice.status_code == 200
+        lines = alice.iter_lines()  # kept: a dropped iterator closes the stream, and her session with it
+        next(line for line in lines if line.startswith("data:"))  # her session exists
+        for token in (None, "bad-token"):
+            refused = open_stream(token)
+            assert refused.status_code == 401 and "resource_metadata=" in refused.headers["www-authenticate"]
+        assert open_stream("good-bob").status_code == 503  # the one place is Alice's

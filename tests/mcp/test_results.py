@@ -65,3 +65,14 @@ async def test_an_output_at_the_bound_stays_in() -> None:
     assert status_result(edge).structured_content["output"] == edge.output  # type: ignore[index]
     over = _completed({"images": [IMAGE], "p": "y" * (pad + 1)})
     assert "output" not in status_result(over).structured_content  # type: ignore[operator]
+
+
+async def test_the_bound_is_in_utf8_bytes_and_an_output_without_files_stays() -> None:
+    """15,000 CJK characters are 45,000 bytes: over the bound. An output with no files is the result itself
+    (a text or JSON answer): it stays whole, however large."""
+    cjk = _completed({"images": [IMAGE], "caption": "\u732b" * 15_000})
+    assert len(dumps_compact(cjk.output)) < C.MAX_INLINE_OUTPUT < len(dumps_compact(cjk.output).encode())
+    assert "output" not in status_result(cjk).structured_content  # type: ignore[operator]
+    text_only = _completed({"text": "t" * 100_000})
+    data = (await request_result(text_only, media_http=None, include_preview=False)).structured_content  # type: ignore[arg-type]
+    assert data is not None and data["output"] == text_only.output and not data.get("media")
