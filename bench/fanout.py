@@ -16,7 +16,11 @@ the time a delivery spends queued behind the others.
 Baseline in the same run: the engine as it was before (journal write and listeners awaited before waiters
 wake, one delivery after another), reproduced by the tracker's inline mode.
 
-    python bench/fanout.py [--n 1000] [--rounds 3]
+    python bench/fanout.py [--n 1000] [--rounds 3] [--instructions]
+
+``--instructions`` also counts the CPU instructions of one burst of 1,000 completions under valgrind's
+callgrind (zeroed when the deliveries are made, dumped when the last handler returned; a minute per engine): unlike
+the milliseconds, the count does not move with the machine's load or clock speed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import hashlib
 import hmac
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -143,6 +149,7 @@ async def run(shape: str, n: int, fast: bool) -> tuple[list[float], float, list[
             await ready.wait()
             await anyio.wait_all_tasks_blocked()
             bodies = [signed(rid) for rid in rids]
+            _callgrind("--zero")
             cpu = time.process_time()
 
             async def deliver(rid: str, raw: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -155,12 +162,37 @@ async def run(shape: str, n: int, fast: bool) -> tuple[list[float], float, list[
             handlers = [loop.create_task(deliver(rid, raw, headers))
                         for rid, (raw, headers) in zip(rids, bodies, strict=True)]
             await asyncio.gather(*handlers)
+            _callgrind("--dump")
         cpu = time.process_time() - cpu  # CPU of the whole fan-out (this process), less sensitive to load
         await tracker.flush()
         tg.cancel_scope.cancel()
     store.close()
     burst = min(arrived.values())
     return latencies, cpu, [t - burst for t in answered]
+
+
+#: Set in the child that runs under callgrind (``--instructions``).
+UNDER_CALLGRIND = os.environ.get("FANOUT_CALLGRIND") == "1"
+
+
+def _callgrind(command: str) -> None:
+    if UNDER_CALLGRIND:
+        subprocess.run(["callgrind_control", command, str(os.getpid())], check=True, capture_output=True)
+
+
+def instructions_per_completion(n: int, fast: bool) -> float:
+    """Instructions of one burst of ``n`` completions together (after a warm-up burst), per completion."""
+    out = Path(tempfile.mkdtemp())
+    code = (f"import anyio, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import fanout; "
+            f"anyio.run(fanout.run, 'completions', {n}, {fast}); fanout.UNDER_CALLGRIND = True; "
+            f"anyio.run(fanout.run, 'completions', {n}, {fast})")
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", sys.executable, "-c", code],
+                   check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "0", "FANOUT_CALLGRIND": "0"})
+    for dump in out.glob("cg.*.1"):
+        for line in dump.read_text().splitlines():
+            if line.startswith("summary:"):
+                return int(line.split()[1]) / n
+    raise RuntimeError("callgrind wrote no dump")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -178,6 +210,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--instructions", action="store_true", help="also count instructions per completion (callgrind)")
     args = p.parse_args()
     total, steal = cpu_times()
     print(f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.rounds} interleaved rounds, "
@@ -205,6 +238,10 @@ def main() -> None:
                   f"(rounds: {', '.join(f'{x:.0f}' for x in p99s[fast])}) | {max(lat) * 1000:.1f} | "
                   f"{min(cpus[fast]) * 1000:.0f} ms | {pct(bursts[fast], 0.99):.1f} |")
 
+    if args.instructions:
+        before, now = (instructions_per_completion(args.n, fast) for fast in (False, True))
+        print(f"instructions per completion, {args.n} together (callgrind): before {before / 1000:.1f} k, "
+              f"now {now / 1000:.1f} k")
     total2, steal2 = cpu_times()
     print(f"CPU steal during the run: {100 * (steal2 - steal) / max(1, total2 - total):.1f}% of this machine's "
           "CPU time (the hypervisor running others on our vCPUs: it lands on the wall-clock figures, not on CPU)")
