@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import callgrind  # bench/callgrind.py, beside this script
 from starlette.requests import Request
 
 from clipia_mcp.core.records import RequestRecord
@@ -171,13 +172,13 @@ async def run(shape: str, n: int, fast: bool) -> tuple[list[float], float, list[
     return latencies, cpu, [t - burst for t in answered]
 
 
-#: Set in the child that runs under callgrind (``--instructions``).
-UNDER_CALLGRIND = os.environ.get("FANOUT_CALLGRIND") == "1"
+#: Set by the child that runs under callgrind (``--instructions``) for its measured burst.
+UNDER_CALLGRIND = False
 
 
-def _callgrind(command: str) -> None:
+def _callgrind(action: str) -> None:
     if UNDER_CALLGRIND:
-        subprocess.run(["callgrind_control", command, str(os.getpid())], check=True, capture_output=True)
+        callgrind.control(os.getpid(), action)
 
 
 def instructions_per_completion(n: int, fast: bool) -> float:
@@ -186,13 +187,9 @@ def instructions_per_completion(n: int, fast: bool) -> float:
     code = (f"import anyio, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import fanout; "
             f"anyio.run(fanout.run, 'completions', {n}, {fast}); fanout.UNDER_CALLGRIND = True; "
             f"anyio.run(fanout.run, 'completions', {n}, {fast})")
-    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", sys.executable, "-c", code],
-                   check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "0", "FANOUT_CALLGRIND": "0"})
-    for dump in out.glob("cg.*.1"):
-        for line in dump.read_text().splitlines():
-            if line.startswith("summary:"):
-                return int(line.split()[1]) / n
-    raise RuntimeError("callgrind wrote no dump")
+    subprocess.run(callgrind.command(out, [sys.executable, "-c", code]), check=True, capture_output=True,
+                   env={**os.environ, **callgrind.ENV})
+    return callgrind.first_dump(out) / n
 
 
 def pct(values: list[float], q: float) -> float:

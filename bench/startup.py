@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import callgrind  # bench/callgrind.py, beside this script
+
 HERE = Path(__file__).resolve().parent
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}}
@@ -56,9 +58,8 @@ def first_answers(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 def instructions_to_answer(cmd: list[str], env: dict[str, str]) -> int:
     """CPU instructions ``cmd`` executes until its tools/list answer (callgrind, dumped at that moment)."""
     out = Path(tempfile.mkdtemp())
-    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", *cmd],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            env={**env, "PYTHONHASHSEED": "0"}, text=True)
+    proc = subprocess.Popen(callgrind.command(out, cmd), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env={**env, **callgrind.ENV}, text=True)
     assert proc.stdin is not None and proc.stdout is not None
     try:
         proc.stdin.write(json.dumps(INIT) + "\n")
@@ -67,15 +68,11 @@ def instructions_to_answer(cmd: list[str], env: dict[str, str]) -> int:
         proc.stdin.write(json.dumps(INITIALIZED) + "\n" + json.dumps(LIST) + "\n")
         proc.stdin.flush()
         assert json.loads(proc.stdout.readline())["result"]["tools"]
-        subprocess.run(["callgrind_control", "--dump", str(proc.pid)], check=True, capture_output=True)
+        callgrind.control(proc.pid, "--dump")
     finally:
         proc.kill()
         proc.wait()
-    for dump in out.glob("cg.*.1"):
-        for line in dump.read_text().splitlines():
-            if line.startswith("summary:"):
-                return int(line.split()[1])
-    raise RuntimeError("callgrind wrote no dump")
+    return callgrind.first_dump(out)
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:

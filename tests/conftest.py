@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -83,6 +84,15 @@ def emu(emulator_server: EmulatorServer) -> Iterator[EmulatorServer]:
 @pytest.fixture
 def live_key(emu: EmulatorServer) -> Key:
     return emu.new_key(balance=1000)
+
+
+@pytest.fixture
+def no_leftover_log_forwarding() -> Iterator[None]:
+    """build_server attaches the client log handler to the package logger; later tests expect none."""
+    root = logging.getLogger("clipia_mcp")
+    before = list(root.handlers)
+    yield
+    root.handlers[:] = before
 
 
 def balance_of(emu: EmulatorServer, key: Key) -> int:

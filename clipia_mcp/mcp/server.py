@@ -77,6 +77,7 @@ class ClipiaMCPServer(MCPServer[Runtime]):
     """
 
     runtime_holder: RuntimeHolder
+    _prompts_loaded = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # The SDK's constructor calls configure_logging(), which imports rich (~20 ms at startup) to build a
@@ -156,9 +157,9 @@ class ClipiaMCPServer(MCPServer[Runtime]):
 
     def _load_prompts(self) -> None:
         """Add the prompts on the first prompts request, not at every start."""
-        if not self.__dict__.get("_prompts_loaded"):
+        if not self._prompts_loaded:
             prompts.add_prompts(self)
-            self.__dict__["_prompts_loaded"] = True  # after: a failed registration is tried again
+            self._prompts_loaded = True  # after: a failed registration is tried again
 
     async def list_prompts(self) -> list[MCPPrompt]:
         self._load_prompts()

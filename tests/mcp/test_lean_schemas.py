@@ -4,8 +4,6 @@ and results leave out empty optional fields so the schemas can forbid nulls."""
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -17,22 +15,13 @@ from clipia_mcp.core.settings import ApiKey, Settings
 from clipia_mcp.mcp.schemas import compact, derive_tool_schemas, load_published, omittable
 from clipia_mcp.mcp.server import build_server
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_leftover_log_forwarding")]
 #: Bytes of tools/list (output schemas included) as a client without MCP Apps receives it on a Clipia key: the
 #: context every model pays for. 16,813 before this budget (all 14 tools, app-only and Reka ones included).
 BUDGET = 12_000
 #: Everything at once: the sandbox (Reka's delete_clip too) and an MCP Apps host (the app-only card tool and
 #: the tools' card links; the host's model never sees the app-only tool).
 BUDGET_ALL = 13_500
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_log_forwarding() -> Iterator[None]:
-    """build_server attaches the client log handler to the package logger; later tests expect none."""
-    root = logging.getLogger("clipia_mcp")
-    before = list(root.handlers)
-    yield
-    root.handlers[:] = before
 
 
 LIVE = Settings(api_key=ApiKey("clipia_live_schemaschema0000"), journal_path=None)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
@@ -12,16 +9,8 @@ from mcp.shared.exceptions import MCPError
 from clipia_mcp.core.settings import ApiKey, Settings
 from clipia_mcp.mcp.server import build_server
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_leftover_log_forwarding")]
 LIVE = Settings(api_key=ApiKey("clipia_live_promptsprompts00"), journal_path=None)
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_log_forwarding() -> Iterator[None]:
-    root = logging.getLogger("clipia_mcp")
-    before = list(root.handlers)
-    yield
-    root.handlers[:] = before
 
 
 async def test_prompts_are_added_on_the_first_prompts_request_and_advertised_before() -> None:
