@@ -7,10 +7,14 @@ import time
 from datetime import datetime, timezone
 
 
-@functools.lru_cache(maxsize=4096)  # every answer about a request formats its created_at again
 def iso_seconds(ts: float | None) -> str | None:
     """``2026-01-31T12:00:00Z`` (the API's format); ``None`` for no time."""
-    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    return None if ts is None else _iso_second(int(ts // 1))
+
+
+@functools.lru_cache(maxsize=4096)  # by whole second: a burst of answers formats the same few seconds again
+def _iso_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
 def iso_millis(ts: float) -> str:

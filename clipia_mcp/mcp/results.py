@@ -25,6 +25,7 @@ from clipia_mcp.core import constants as C
 from clipia_mcp.core.errors import ClipiaMcpError
 from clipia_mcp.core.jsonutil import dumps_compact
 from clipia_mcp.core.media import MediaFile, media_items
+from clipia_mcp.core.model import trusted
 from clipia_mcp.core.records import RequestRecord, SavedFile
 from clipia_mcp.core.timeutil import iso_seconds
 from clipia_mcp.engine.outputs import OutputSaver
@@ -219,7 +220,8 @@ def structured(model: BaseModel | dict[str, Any], extra: list[ContentBlock] | No
         text = dumps_compact(data)
     content: list[ContentBlock] = [TextContent(type="text", text=text)]
     content.extend(extra or [])
-    return CallToolResult(content=content, structured_content=data, _meta=meta)
+    # Not validated again (``trusted``): the blocks are models already and the rest is this package's own JSON.
+    return trusted(CallToolResult, content=content, structured_content=data, meta=meta)
 
 
 def error_result(exc: ClipiaMcpError) -> CallToolResult:
@@ -242,14 +244,14 @@ def media_links(media: list[dict[str, Any]]) -> list[ContentBlock]:
     links: list[ContentBlock] = []
     for m in media:
         kind = m["kind"]
-        links.append(ResourceLink(type="resource_link", uri=m["url"], name=m["name"], title=f"{kind} output",
-                                  mime_type=m["mime_type"], size=m.get("size_bytes"), description=_describe(m)))
+        links.append(trusted(ResourceLink, type="resource_link", uri=m["url"], name=m["name"], title=f"{kind} output",
+                             mime_type=m["mime_type"], size=m.get("size_bytes"), description=_describe(m)))
         if m.get("file_url"):
-            links.append(ResourceLink(type="resource_link", uri=m["file_url"],
-                                      name=Path(m.get("local_path") or m["name"]).name,
-                                      title=f"{kind} output (saved locally)", mime_type=m["mime_type"],
-                                      size=m.get("size_bytes"),
-                                      description=f"{_describe(m)} saved at {m.get('local_path')}"))
+            links.append(trusted(ResourceLink, type="resource_link", uri=m["file_url"],
+                                 name=Path(m.get("local_path") or m["name"]).name,
+                                 title=f"{kind} output (saved locally)", mime_type=m["mime_type"],
+                                 size=m.get("size_bytes"),
+                                 description=f"{_describe(m)} saved at {m.get('local_path')}"))
     return links
 
 
@@ -270,7 +272,7 @@ async def request_result(record: RequestRecord, *, media_http: httpx.AsyncClient
     Many waiters on one request get the same answer: its JSON is built once per record version.
     """
     saved = await outputs.saved(record, media_budget(C.SAVE_WAIT_IN_CALL)) if outputs is not None else {}
-    key = (id(record), is_test, note, tuple(sorted(f.path for f in saved.values())))
+    key = (id(record), is_test, note, tuple(sorted(f.path for f in saved.values())) if saved else ())
     hit = _built.get(key)
     if hit is None or hit[0] is not record:
         data, media = view_data(record, is_test=is_test, saved=saved)
