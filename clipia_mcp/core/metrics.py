@@ -27,14 +27,20 @@ HELP: dict[str, str] = {
 }
 
 
+def _labels(labels: dict[str, str]) -> Labels:
+    return tuple(sorted(labels.items())) if labels else ()
+
+
 def inc(name: str, value: float = 1.0, **labels: str) -> None:
+    key = (name, _labels(labels))
     with _lock:
-        counters[(name, tuple(sorted(labels.items())))] += value
+        counters[key] += value
 
 
 def observe(name: str, seconds: float, **labels: str) -> None:
+    key = (name, _labels(labels))
     with _lock:
-        slot = timings[(name, tuple(sorted(labels.items())))]
+        slot = timings[key]
         slot[0] += seconds
         slot[1] += 1
 

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from typing import Any
 
 import httpx
 import pytest
+from clipia import verify_signature
+from clipia.webhooks import SIGNATURE_HEADER
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.routing import Route
 
 from clipia_mcp.core.records import RequestRecord
 from clipia_mcp.engine.webhook_events import record_from_delivery
 from clipia_mcp.sandbox.webhooks import sign
-from clipia_mcp.transports.webhooks import MAX_BODY, WebhookReceiver
+from clipia_mcp.transports.webhooks import MAX_BODY, TOLERANCE_S, Hmac, WebhookReceiver, verified_mac
 
 pytestmark = pytest.mark.anyio
 SECRET = "whsec_" + "s" * 32
@@ -154,3 +160,72 @@ async def test_the_first_signature_header_is_the_one_checked_and_a_bad_length_is
         assert await post([("x-clipia-signature", good), ("content-length", "12x")]) == 413
     assert [rid for rid, _ in service.applied] == [RID]
     assert receiver.rejected == 2
+
+
+NOW = 1_790_000_000.0
+_BODIES = st.one_of(st.binary(max_size=64), st.text(max_size=64).map(str.encode),
+                    st.just(b'{"request_id": "r", "status": "OK"}'), st.just(b"\xff\xfe{}"))
+_STAMPS = st.one_of(st.integers(int(NOW) - 2 * TOLERANCE_S, int(NOW) + 2 * TOLERANCE_S).map(str),
+                    st.sampled_from(["", " ", "+1790000000", "1790000000.0", "1_790_000_000", "\u0661\u0667\u0669",
+                                     "-1", "9" * 5000, "0x6ab0c680", "1790000000\x00"]),
+                    st.text(max_size=12))
+
+
+@st.composite
+def _signed(draw: st.DrawFn) -> tuple[str, str, bytes]:
+    """A secret, a signature header and a body: mostly near-valid (right MAC, odd spellings), often broken."""
+    secret = draw(st.sampled_from([SECRET, "s", "k" * 100, "ключ"]))
+    body = draw(_BODIES)
+    stamp = draw(_STAMPS)
+    try:
+        right = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    except UnicodeEncodeError:
+        right = "0" * 64
+    v1 = draw(st.one_of(st.just(right), st.just(right.upper()), st.just(right[:-1]), st.text(max_size=70),
+                        st.just(right + "é")))
+    fields = [f"t={stamp}", f"v1={v1}"] + draw(st.lists(st.sampled_from(["x=1", "", "v0=abc", "t=1", "junk", " "]),
+                                                           max_size=3))
+    fields = draw(st.permutations(fields))
+    sep = draw(st.sampled_from([",", ", ", " ,"]))
+    return secret, sep.join(fields), body
+
+
+@settings(max_examples=600, deadline=None)
+@given(_signed())
+def test_the_signature_check_answers_as_the_sdk_does(case: tuple[str, str, bytes]) -> None:
+    secret, header, body = case
+    ours = verified_mac(Hmac(secret.encode()), header, body, NOW)
+    assert (ours is not None) == verify_signature(secret, {SIGNATURE_HEADER: header}, body,
+                                                  tolerance_seconds=TOLERANCE_S, now=NOW)
+    if ours is not None:  # the MAC of the signed content, and the time it was signed
+        mac, signed_at = ours
+        stamp = [f.split("=", 1)[1].strip() for f in header.split(",") if f.strip().split("=")[0].strip() == "t"][-1]
+        assert mac == hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        assert signed_at == int(stamp)
+
+
+@pytest.mark.parametrize(("stamp", "body", "valid"), [
+    (str(int(NOW)), b"{}", True), ("+" + str(int(NOW)), b"{}", True), ("1_790_000_000", b"{}", True),
+    (str(int(NOW) - TOLERANCE_S), b"{}", True), (str(int(NOW) - TOLERANCE_S - 1), b"{}", False),
+    (str(int(NOW)) + ".0", b"{}", False), ("", b"{}", False), (str(int(NOW)), b"\xff{}", False)])
+def test_odd_spellings_verify_exactly_where_the_sdk_says(stamp: str, body: bytes, valid: bool) -> None:
+    header = f"t={stamp},v1={hmac.new(SECRET.encode(), stamp.encode() + b'.' + body, hashlib.sha256).hexdigest()}"
+    assert verify_signature(SECRET, {SIGNATURE_HEADER: header}, body, tolerance_seconds=TOLERANCE_S, now=NOW) is valid
+    assert (verified_mac(Hmac(SECRET.encode()), header, body, NOW) is not None) is valid
+
+
+async def test_a_receiver_without_a_secret_verifies_nothing() -> None:
+    service = FakeService()
+    receiver = WebhookReceiver("", service)  # type: ignore[arg-type]
+    app = Starlette(routes=[Route("/webhooks/clipia", receiver.handle, methods=["POST"])])
+    body = json.dumps({"request_id": RID, "status": "OK", "payload": {}}).encode()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mcp.test") as http:
+        r = await http.post("/webhooks/clipia", content=body, headers=headers(body, secret=""))
+    assert r.status_code == 401 and service.applied == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200), st.binary(max_size=300))
+def test_hmac_is_the_standard_one_for_any_key(key: bytes, message: bytes) -> None:
+    assert Hmac(key).hexdigest(message) == hmac.new(key, message, hashlib.sha256).hexdigest()
+    assert repr(Hmac(key)) == "Hmac(sha256)"  # no key material in a repr
