@@ -17,6 +17,7 @@ waking this replica's waiters and listeners. The poll budget is split by the liv
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -32,6 +33,7 @@ from anyio.abc import TaskGroup
 
 from clipia_mcp.core import constants as C
 from clipia_mcp.core.errors import ClipiaMcpError, RateLimitError, StoreError
+from clipia_mcp.core.model import replaced
 from clipia_mcp.core.records import TERMINAL_STATUSES, RequestRecord
 from clipia_mcp.core.upstream import ResultResponse
 from clipia_mcp.engine.budget import PollBudget
@@ -54,8 +56,8 @@ class Tracked:
     record: RequestRecord
     client: QueueProvider
     budget: PollBudget
-    #: Set on the next change; made by the first waiter that needs it (a change nobody waits for costs nothing).
-    changed: anyio.Event | None = None
+    #: The futures of the calls waiting for the next change (insertion-ordered: woken first come, first served).
+    waiters: dict[asyncio.Future[bool], None] = field(default_factory=dict)
     wake: anyio.Event = field(default_factory=anyio.Event)
     poll_lock: anyio.Lock = field(default_factory=anyio.Lock)
     polling: bool = False
@@ -353,12 +355,13 @@ class Tracker:
                 item.progress_at = item.last_poll
                 if item.first_progress is None:
                     item.first_progress = (item.progress_at, status.progress)
-            record = item.record.model_copy(update={
-                "status": status.status,
-                "queue_position": status.queue_position,
-                "progress": status.progress,
-                "logs": status.logs,
-            })
+            record = replaced(
+                item.record,
+                status=status.status,
+                queue_position=status.queue_position,
+                progress=status.progress,
+                logs=status.logs,
+            )
             if status.status in TERMINAL_STATUSES:
                 record = await self.fetch_final(item, record)
             if not item.record.terminal:  # never overwrite a terminal state learnt meanwhile
@@ -385,15 +388,15 @@ class Tracker:
             self._learn(item, result)
             record = _finished(item.record, result)
         elif result.status == "FAILED":  # the result lags its status: fetch the error until it is there
-            record = await self.fetch_final(item, item.record.model_copy(update={"status": "FAILED"}))
+            record = await self.fetch_final(item, replaced(item.record, status="FAILED"))
         elif result.status in TERMINAL_STATUSES:
             # COMPLETED whose output lags: stored without it, the loop settles it. CANCELED: nothing to fetch.
-            record = item.record.model_copy(update={"status": result.status, "queue_position": None})
+            record = replaced(item.record, status=result.status, queue_position=None)
         else:
             item.result_polled = True  # the next poll asks the status (progress, a better estimate)
             if result.status == item.record.status:
                 return item.record  # nothing new: no change to store or announce
-            record = item.record.model_copy(update={"status": result.status})
+            record = replaced(item.record, status=result.status)
         if not item.record.terminal:
             await self._update(item, record)
         return item.record
@@ -422,7 +425,7 @@ class Tracker:
                 self._learn(item, result)
                 return _finished(record, result)
             await anyio.sleep(min(self.max_interval, self.min_interval * (attempt + 1)))
-        return record.model_copy(update={"status": "IN_PROGRESS"})  # not final yet; poll again
+        return replaced(record, status="IN_PROGRESS")  # not final yet; poll again
 
     async def _update(self, item: Tracked, record: RequestRecord, *, stamped: bool = False) -> None:
         """Adopt ``record``; on a real change wake the waiters first, then persist and notify off the critical path.
@@ -431,7 +434,7 @@ class Tracker:
         """
         old = item.record
         if not stamped:
-            record = record.model_copy(update={"updated_at": time.time()})
+            record = replaced(record, updated_at=time.time())
         item.record = record
         if (old.status, old.queue_position, old.progress, old.output is None) != (
                 record.status, record.queue_position, record.progress, record.output is None) or record.terminal:
@@ -507,9 +510,12 @@ class Tracker:
                         del self._owners[old[1]]
 
     def _signal(self, item: Tracked) -> None:
-        changed, item.changed = item.changed, None
-        if changed is not None:
-            changed.set()
+        waiters = item.waiters
+        if waiters:
+            item.waiters = {}
+            for future in waiters:
+                if not future.done():
+                    future.set_result(True)
 
     async def apply(self, item: Tracked, record: RequestRecord, *, stamped: bool = False) -> None:
         """Store a state learnt out of band (a verified webhook, a result fetch); wakes waiters at once.
@@ -536,7 +542,7 @@ class Tracker:
             return
         if result.pending or result.status != item.record.status or result.output == item.record.output:
             return
-        await self._update(item, item.record.model_copy(update={"output": result.output, "error": result.error}))
+        await self._update(item, replaced(item.record, output=result.output, error=result.error))
 
     # ------------------------------------------------------------------ waiting
 
@@ -566,18 +572,37 @@ class Tracker:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            changed = item.changed
-            if changed is None:
-                changed = item.changed = anyio.Event()
-            with anyio.move_on_after(min(left, heartbeat)) as scope:
-                await changed.wait()
+            changed = await _next_change(item, min(left, heartbeat))
             if on_update is not None and not item.record.settled:
-                await on_update(item.record, scope.cancelled_caught)
+                await on_update(item.record, not changed)
         if item.error is not None and not item.record.settled:
             raise item.error
         if on_update is not None and item.record.settled:
             await on_update(item.record, False)
         return item.record
+
+
+async def _next_change(item: Tracked, seconds: float) -> bool:
+    """Wait for ``item``'s next change (True) or ``seconds`` (False); cancellable like any await.
+
+    A bare future and a loop timer, not an anyio ``Event`` under ``move_on_after``: a fan-out wakes a thousand
+    waiters at once, and the cancel scope's exit alone cost more than the rest of the wake-up (the server runs
+    on asyncio only: uvicorn and the SDK's transports).
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[bool] = loop.create_future()
+    item.waiters[future] = None
+    timer = loop.call_later(seconds, _time_up, future)
+    try:
+        return await future
+    finally:
+        timer.cancel()
+        item.waiters.pop(future, None)
+
+
+def _time_up(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)
 
 
 def _lease(item: Tracked) -> str:
@@ -586,16 +611,17 @@ def _lease(item: Tracked) -> str:
 
 def _finished(record: RequestRecord, result: ResultResponse) -> RequestRecord:
     """``record`` as a terminal result (not pending) describes it."""
-    return record.model_copy(update={
-        "status": result.status,
-        "model": result.model or record.model,
-        "output": result.output,
-        "error": result.error,
-        "cost": result.cost if result.cost is not None else record.cost,
-        "progress": 100 if result.status == "COMPLETED" else record.progress,
-        "queue_position": None,
-        "completed_at": record.completed_at or time.time(),
-    })
+    return replaced(
+        record,
+        status=result.status,
+        model=result.model or record.model,
+        output=result.output,
+        error=result.error,
+        cost=result.cost if result.cost is not None else record.cost,
+        progress=100 if result.status == "COMPLETED" else record.progress,
+        queue_position=None,
+        completed_at=record.completed_at or time.time(),
+    )
 
 
 def _wall(monotonic: float) -> float:

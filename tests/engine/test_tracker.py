@@ -221,6 +221,53 @@ async def test_apply_wakes_waiters_and_never_overwrites_a_terminal_state(tracker
     provider.gate.set()
 
 
+async def test_a_waiter_hears_heartbeats_until_a_change_and_leaves_nothing_behind(tracker: Tracker) -> None:
+    provider = FakeProvider(["IN_PROGRESS"])
+    provider.gate = anyio.Event()  # no poll returns: only heartbeats until the change applied below
+    item = tracker.track(provider, rec())
+    seen: list[tuple[str, bool]] = []
+    beats = anyio.Event()
+
+    async def on_update(record: RequestRecord, heartbeat: bool) -> None:
+        seen.append((record.status, heartbeat))
+        if sum(hb for _, hb in seen) == 3:
+            beats.set()
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: tracker.wait(item, timeout=30, on_update=on_update, heartbeat=0.001))
+            await beats.wait()
+            await tracker.apply(item, rec("COMPLETED", output=OUTPUT, progress=100))
+    assert seen[0] == ("IN_QUEUE", False) and seen[-1] == ("COMPLETED", False)
+    assert [hb for _, hb in seen[1:4]] == [True, True, True]
+    assert item.waiters == {} and tracker.waiting == 0
+    provider.gate.set()
+
+
+async def test_a_cancelled_waiter_is_forgotten_and_the_others_still_wake(tracker: Tracker) -> None:
+    provider = FakeProvider(["IN_PROGRESS"])
+    provider.gate = anyio.Event()
+    item = tracker.track(provider, rec())
+    got: list[str] = []
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            async def waiter() -> None:
+                got.append((await tracker.wait(item, timeout=30)).status)
+
+            for _ in range(3):
+                tg.start_soon(waiter)
+            with anyio.CancelScope() as doomed:
+                async with anyio.create_task_group() as inner:
+                    inner.start_soon(lambda: tracker.wait(item, timeout=30))
+                    await anyio.wait_all_tasks_blocked()
+                    assert len(item.waiters) == 4 and tracker.waiting == 4
+                    doomed.cancel()
+            assert doomed.cancelled_caught and len(item.waiters) == 3 and tracker.waiting == 3
+            await tracker.apply(item, rec("COMPLETED", output=OUTPUT, progress=100))
+    assert got == ["COMPLETED"] * 3 and item.waiters == {} and tracker.waiting == 0
+    provider.gate.set()
+
+
 def _fixed(value: float) -> Callable[[], float]:
     return lambda: value
 
