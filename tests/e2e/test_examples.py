@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import re
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -30,6 +34,26 @@ INSTALL = ["pip", "install", "."]
 #: The README's "Hosted agents use HTTP" command, which the HTTP entries connect to.
 HTTP_COMMAND = ["clipia-mcp", "--transport", "streamable-http", "--host", "127.0.0.1", "--port", "8000"]
 PLACEHOLDER_KEY = "clipia_live_REPLACE_ME"
+#: Held while a test serves on the README's fixed port, so two suites on one machine take turns.
+PORT_LOCK = Path("/tmp/clipia-mcp-tests-port-8000.lock")
+
+
+@contextlib.asynccontextmanager
+async def readme_port() -> AsyncIterator[None]:
+    """Port 8000, exclusively among this machine's test runs (an flock, waited for up to 5 minutes); a port
+    taken by anything else skips the test, and fails it in CI."""
+    fd = os.open(PORT_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        with anyio.fail_after(300):
+            await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX, abandon_on_cancel=True)
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", 8000)) == 0:
+                if os.environ.get("CI"):
+                    pytest.fail("port 8000 is taken on this machine by something other than these tests")
+                pytest.skip("port 8000 is taken on this machine")
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _entries() -> list[tuple[str, str, dict]]:
@@ -80,19 +104,18 @@ async def test_client_configs_work_verbatim_after_the_readme_install(
     if "url" in entry:
         headers = {k: _expand(v, machine, inputs) for k, v in entry.get("headers", {}).items()}
         assert entry.get("type", "http") == "http" and headers, f"{name}:{key} sends no credential"
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", 8000)) == 0:
-                pytest.skip("port 8000 is taken on this machine")
         server_env = {k: v for k, v in machine.items() if k != "CLIPIA_API_KEY"}  # hosted: callers bring keys
-        proc = subprocess.Popen(HTTP_COMMAND, env=server_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
-        try:
-            wait_healthy("http://127.0.0.1:8000")
-            client = Client(streamable_http_client(entry["url"], http_client=httpx2.AsyncClient(headers=headers)))
-            await _generate(client)
-        finally:
-            proc.terminate()
-            proc.wait(15)
+        async with readme_port():
+            proc = subprocess.Popen(HTTP_COMMAND, env=server_env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            try:
+                wait_healthy("http://127.0.0.1:8000")
+                assert proc.poll() is None, "the server exited: port 8000 answered from another process"
+                client = Client(streamable_http_client(entry["url"], http_client=httpx2.AsyncClient(headers=headers)))
+                await _generate(client)
+            finally:
+                proc.terminate()
+                proc.wait(15)
         return
     env = {**machine, **{k: _expand(v, machine, inputs) for k, v in entry.get("env", {}).items()}}
     params = StdioServerParameters(command=entry["command"], args=entry.get("args", []), env=env)
