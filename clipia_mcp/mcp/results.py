@@ -26,7 +26,7 @@ from clipia_mcp.core.errors import ClipiaMcpError
 from clipia_mcp.core.jsonutil import dumps_compact
 from clipia_mcp.core.media import MediaFile, media_items
 from clipia_mcp.core.model import trusted
-from clipia_mcp.core.records import RequestRecord, SavedFile
+from clipia_mcp.core.records import TERMINAL_STATUSES, RequestRecord, SavedFile
 from clipia_mcp.core.timeutil import iso_seconds
 from clipia_mcp.engine.outputs import OutputSaver
 from clipia_mcp.mcp.previews import preview
@@ -104,25 +104,31 @@ def view_data(record: RequestRecord, *, is_test: bool = False, saved: Mapping[st
     Every waiter's answer is built with this, so it stays on the fan-out's critical path: keep it cheap.
     """
     media = _media_of(record, saved)
-    data = {
-        "request_id": record.request_id,
-        "status": record.status,
-        "done": record.terminal,
-        "model": record.model,
-        "queue_position": record.queue_position,
-        "progress": record.progress,
-        "logs": [item if isinstance(item, dict) else {"message": str(item)} for item in record.logs[-10:]],
-        "cost": record.cost,
-        "test_key": is_test or None,
-        "media": media,
-        "output": record.output,
-        "error": record.error.model_dump(mode="json") if record.error is not None else None,
-        "created_at": iso_seconds(record.created_at),
-        "completed_at": iso_seconds(record.completed_at),
-        "resource_uri": resource_uri(record.request_id),
-        "next_step": next_step(record, is_test),
-    }
-    return {k: v for k, v in data.items() if v is not None}, media
+    status = record.status
+    # Only the fields with a value, in the model's order (what the dump with exclude_none gives).
+    data: dict[str, Any] = {"request_id": record.request_id, "status": status, "done": status in TERMINAL_STATUSES}
+    if record.model is not None:
+        data["model"] = record.model
+    if record.queue_position is not None:
+        data["queue_position"] = record.queue_position
+    if record.progress is not None:
+        data["progress"] = record.progress
+    data["logs"] = [item if isinstance(item, dict) else {"message": str(item)} for item in record.logs[-10:]]
+    if record.cost is not None:
+        data["cost"] = record.cost
+    if is_test:
+        data["test_key"] = True
+    data["media"] = media
+    if record.output is not None:
+        data["output"] = record.output
+    if record.error is not None:
+        data["error"] = record.error.model_dump(mode="json")
+    data["created_at"] = iso_seconds(record.created_at)
+    if record.completed_at is not None:
+        data["completed_at"] = iso_seconds(record.completed_at)
+    data["resource_uri"] = RESOURCE_PREFIX + record.request_id
+    data["next_step"] = next_step(record, is_test)
+    return data, media
 
 
 def lean_output(data: dict[str, Any], text: str) -> tuple[dict[str, Any], str]:
