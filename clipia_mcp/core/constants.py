@@ -107,3 +107,5 @@ SESSION_IDLE_TIMEOUT = 600.0
 # Garbage collector (engine/heap.py): collections walk fewer, larger young generations. With Python's
 # default (700, 10, 10) a fan-out of 1,000 webhook answers ran ~50 collections, gen-2 ones 20-45 ms each.
 GC_THRESHOLDS = (50_000, 20, 10)
+#: Submits without an idempotency_key told submit_pending, remembered so their retry gets the same request.
+TOLD_PENDING_MAX = 10_000

@@ -90,6 +90,9 @@ class QueueService:
         self._submit_locks: dict[tuple[str, str], anyio.Lock] = {}
         self.spend = SpendLimits(settings, store)
         self._flights: dict[tuple[str, str], _Flight] = {}
+        #: (owner, model, input hash) -> the key of a submit without an idempotency_key whose caller heard
+        #: submit_pending: its next same-input retry gets that request, resolved or not, whatever the dedup window.
+        self._told_pending: dict[tuple[str, str, str], str] = {}
         self.admission = Admissions()
         self._catalogue: dict[int, tuple[object, float, list[dict[str, Any]]]] = {}
         self._catalogue_lock = anyio.Lock()
@@ -143,7 +146,12 @@ class QueueService:
         finally:
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._submit_locks.pop(lock_key, None)
-        result = found if isinstance(found, Submitted) else await self._await_flight(found, deadline_at)
+        try:
+            result = found if isinstance(found, Submitted) else await self._await_flight(found, deadline_at)
+        except SubmitPending:
+            if idempotency_key is None and not isinstance(found, Submitted):
+                self._remember_pending((caller.owner, model, digest), found.key)
+            raise
         # Tenants on a shared key get their own namespace upstream; the agent always sees its own key.
         return replace(result, idempotency_key=idempotency_key or result.idempotency_key)
 
@@ -171,6 +179,13 @@ class QueueService:
             return intent
         if new_variation:
             return None  # asked for on purpose: the same input may run again
+        told = self._told_pending.get((caller.owner, model, digest))
+        if told is not None:  # the retry submit_pending asked for: the same request, even once it is resolved
+            intent = await self.store.get_intent(caller.owner, told)
+            if intent is None or intent.request_id is not None:
+                self._told_pending.pop((caller.owner, model, digest), None)  # answered once; then as usual
+            if intent is not None and intent.created_at >= now - IDEMPOTENCY_TTL:
+                return intent
         if self.settings.dedup_window > 0:
             intent = await self.store.recent_same_input(caller.owner, model, digest,
                                                         now - self.settings.dedup_window)
@@ -234,6 +249,11 @@ class QueueService:
                     owner=caller.owner, idempotency_key=key or str(uuid.uuid4()), model=model, input=data,
                     input_hash=digest, webhook_url=hook, created_at=now, cost=estimate))  # durable before paying
         return self._send(caller, intent)
+
+    def _remember_pending(self, submit: tuple[str, str, str], key: str) -> None:
+        self._told_pending[submit] = key
+        while len(self._told_pending) > C.TOLD_PENDING_MAX:
+            self._told_pending.pop(next(iter(self._told_pending)))
 
     def _send(self, caller: Caller, intent: Intent) -> _Flight:
         """The intent's send in flight: joined if one is already queued or running, else started."""

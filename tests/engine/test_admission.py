@@ -129,6 +129,27 @@ async def test_a_submit_queued_past_its_deadline_is_pending_then_resolved_once()
     assert fake.keys["k1"] == 1
 
 
+async def test_a_pending_submit_without_a_key_is_the_answer_to_its_retry_even_once_resolved() -> None:
+    """submit_pending tells the agent to call again with the same arguments: that call gets the pending submit's
+    request even when it comes after the submit resolved and no dedup window covers it (it paid a second
+    generation before); a later identical call is a new generation, as the window of 0 says."""
+    svc, fake, caller = service(deadline=0.05)
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            svc.bind(tg)
+            with pytest.raises(SubmitPending):
+                await svc.submit(caller, "m", {"prompt": "x"})
+            fake.gate.set()
+            while not fake.created or svc._flights:  # the send resolves in the background, nobody waiting
+                await anyio.wait_all_tasks_blocked()
+            (key, rid), = fake.created.items()
+            again = await svc.submit(caller, "m", {"prompt": "x"})
+            later = await svc.submit(caller, "m", {"prompt": "x"})
+            tg.cancel_scope.cancel()
+    assert again.record.request_id == rid and again.deduplicated
+    assert fake.keys[key] == 1 and later.record.request_id != rid and fake.calls["submit"] == 2
+
+
 async def test_a_queued_submit_expires_unsent_and_its_intent_is_dropped() -> None:
     svc, fake, caller = service(deadline=0.05, ttl=0.05)
     admission = svc.admission.for_client(fake)
