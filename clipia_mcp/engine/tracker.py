@@ -586,8 +586,9 @@ async def _next_change(item: Tracked, seconds: float) -> bool:
     """Wait for ``item``'s next change (True) or ``seconds`` (False); cancellable like any await.
 
     A bare future and a loop timer, not an anyio ``Event`` under ``move_on_after``: a fan-out wakes a thousand
-    waiters at once, and the cancel scope's exit alone cost more than the rest of the wake-up (the server runs
-    on asyncio only: uvicorn and the SDK's transports).
+    waiters at once, and the cancel scope made each wake-up cost 51 k instructions where this costs 41 k (and
+    entering a wait, its task included, 177 k where this costs 135 k). The server runs on asyncio only (uvicorn,
+    the SDK's transports).
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[bool] = loop.create_future()

@@ -87,15 +87,17 @@ def test_card_renders_progresses_and_shows_the_image(emu: EmulatorServer, live_k
     assert "https://media.clipia.ai" in out["csp"]["resourceDomains"]
 
     # It started unfinished, showed the request moving (queue and/or rendering: on a loaded machine the card's
-    # refreshes may fall between the emulator's phases), and ended done with the cost shown.
+    # refreshes may fall between the emulator's phases), and ended done with the cost shown. What it rendered is
+    # its own trail (``seen``); the host's DOM samples may start late on a loaded machine (Chromium's start).
     assert out["initial"] in ("IN_QUEUE", "IN_PROGRESS")
     statuses = [s["status"] for s in out["states"]]
-    assert statuses[0] in ("IN_QUEUE", "IN_PROGRESS") and statuses[-1] == "COMPLETED", out["states"]
-    assert out["states"][-1]["seen"].startswith(out["initial"])
+    seen = out["states"][-1]["seen"].split(",")
+    assert seen[0] == out["initial"] and seen[-1] == "COMPLETED" and statuses[-1] == "COMPLETED", out["states"]
     # A sample taken before the card's first render has no progress yet (undefined is dropped from the JSON).
     progress = [int(s["progress"]) for s in out["states"] if s.get("progress")]
     assert progress == sorted(progress) and progress[-1] == 100, out["states"]
-    assert any("Rendering" in s["line"] or "queue" in s["line"] for s in out["states"])
+    unfinished = [s for s in out["states"] if s["status"] != "COMPLETED" and s.get("progress")]
+    assert all("Rendering" in s["line"] or "queue" in s["line"] for s in unfinished), unfinished
     assert out["states"][-1]["cost"].startswith("4 credits")
     assert out["refreshCalls"] >= 1
     assert not out["consoleErrors"], out["consoleErrors"]
