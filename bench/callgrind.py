@@ -22,8 +22,16 @@ def control(pid: int, action: str) -> None:
 
 def first_dump(out: Path) -> int:
     """The instructions counted in the first dump written into ``out``."""
-    for dump in out.glob("cg.*.1"):
+    return dumps(out)[0]
+
+
+def dumps(out: Path) -> list[int]:
+    """The instructions counted in each dump written into ``out``, in order (each since the one before)."""
+    counts: dict[int, int] = {}
+    for dump in out.glob("cg.*.*"):
         for line in dump.read_text().splitlines():
             if line.startswith("summary:"):
-                return int(line.split()[1])
-    raise RuntimeError("callgrind wrote no dump")
+                counts[int(dump.name.rsplit(".", 1)[1])] = int(line.split()[1])
+    if not counts:
+        raise RuntimeError("callgrind wrote no dump")
+    return [counts[k] for k in sorted(counts)]
