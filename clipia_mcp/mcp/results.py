@@ -126,7 +126,7 @@ def view_data(record: RequestRecord, *, is_test: bool = False, saved: Mapping[st
     data["created_at"] = iso_seconds(record.created_at)
     if record.completed_at is not None:
         data["completed_at"] = iso_seconds(record.completed_at)
-    data["resource_uri"] = RESOURCE_PREFIX + record.request_id
+    data["resource_uri"] = resource_uri(record.request_id)
     data["next_step"] = next_step(record, is_test)
     return data, media
 

@@ -107,8 +107,8 @@ class _FixedAnswer(Response):
         self.raw_headers = raw_headers.copy()
 
 
-def _answer_headers(body: bytes) -> list[tuple[bytes, bytes]]:
-    return Response(body, media_type="application/json").raw_headers
+#: The two 200 answers' headers, made once.
+_ANSWER_HEADERS = {body: Response(body, media_type="application/json").raw_headers for body in (_TRACKED, _UNTRACKED)}
 
 
 _SIGNATURE = SIGNATURE_HEADER.lower().encode("latin-1")
@@ -134,7 +134,6 @@ class WebhookReceiver:
     def __init__(self, secret: str, service: QueueService) -> None:
         self._mac = Hmac(secret.encode("utf-8")) if secret else None
         self.service = service
-        self._answers = {body: _answer_headers(body) for body in (_TRACKED, _UNTRACKED)}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.accepted = 0
         self.duplicates = 0
@@ -191,7 +190,7 @@ class WebhookReceiver:
         metrics.observe("clipia_mcp_webhook_lag_seconds", max(0.0, now - signed_at))
         applied = await self.service.apply_delivery(request_id, payload)
         body = _TRACKED if applied else _UNTRACKED
-        return _FixedAnswer(body, self._answers[body])
+        return _FixedAnswer(body, _ANSWER_HEADERS[body])
 
     def _reject(self, status: int, reason: str) -> Response:
         self.rejected += 1
