@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clipia_mcp.core.media import MediaFile, extract_media, media_items
 
@@ -62,3 +64,73 @@ def test_only_web_urls_become_files_and_a_huge_output_is_bounded() -> None:
     assert "poster_url" not in files[1]
     many = media_items({"images": [{"url": f"https://cdn.example/{i}.png"} for i in range(10_000)]})
     assert len(many) == C.MAX_OUTPUT_FILES
+
+
+# ---------------------------------------------------------------- the one-function _media against its spelled-out form
+
+def _reference(kind: str, item: dict[str, Any]) -> dict[str, Any] | None:
+    """``_media`` as it was written before it became one function (a helper per field): the specification."""
+    from clipia_mcp.core.media import _DEFAULT_MIME, _MIME_BY_EXT, _POSTER_KEYS
+
+    def web(url: Any) -> bool:
+        return isinstance(url, str) and url[:8].lower().startswith(("https://", "http://"))
+
+    def as_int(v: Any) -> int | None:
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    url = item.get("original_url") or item.get("url")
+    if not web(url):
+        return None
+    m: dict[str, Any] = {"kind": kind, "url": url}
+    if item.get("original_url"):
+        preview = item.get("url")
+        if preview != url and web(preview):
+            m["preview_url"] = preview
+    fmt = item.get("format")
+    fmt = fmt if isinstance(fmt, str) else None
+    rest = url.partition("://")[2] or url
+    path = "" if rest.find("/") < 0 else rest[rest.find("/"):].partition("?")[0].partition("#")[0]
+    name = path.rsplit("/", 1)[-1]
+    stem, dot, ext = name.rpartition(".")
+    mime = _MIME_BY_EXT.get(f".{ext.lower()}") if dot and stem else None
+    if mime is None:
+        mime = _MIME_BY_EXT[f".{fmt.lower()}"] if fmt and f".{fmt.lower()}" in _MIME_BY_EXT else _DEFAULT_MIME[kind]
+    m["mime_type"] = mime
+    m["name"] = name or kind
+    for key in ("width", "height"):
+        if as_int(item.get(key)) is not None:
+            m[key] = item[key]
+    dur = item.get("duration")
+    if isinstance(dur, (int, float)) and not isinstance(dur, bool):
+        m["duration"] = float(dur)
+    if fmt is not None:
+        m["format"] = fmt
+    if kind == "video":
+        for key in _POSTER_KEYS:
+            if web(item.get(key)):
+                m["poster_url"] = item[key]
+                break
+    return m
+
+
+_urls = st.builds(
+    lambda scheme, host, path, query: f"{scheme}{host}{path}{query}",
+    st.sampled_from(["https://", "http://", "HTTPS://", "HtTp://", "ftp://", "file://", "javascript:", "", "https:/"]),
+    st.sampled_from(["c.example", "", "c.example:8443"]),
+    st.sampled_from(["", "/", "/a/out.PNG", "/x.mp4", "/render", "/.png", "/a.b/c", "/v.MOV/", "/dir/file.wav"]),
+    st.sampled_from(["", "?sig=x.mp4", "#frag.wav", "?a=1#b", "?x/y.png"]))
+_values = st.one_of(_urls, st.none(), st.booleans(), st.integers(-5, 5000), st.floats(allow_nan=False),
+                    st.sampled_from(["png", "JPG", "webp", "mov", "", "9", "x"]), st.lists(st.integers(), max_size=1))
+_items = st.dictionaries(st.sampled_from(["url", "original_url", "format", "width", "height", "duration",
+                                          "thumbnail_url", "poster_url", "cover_url", "other"]), _values)
+
+
+@given(kind=st.sampled_from(["image", "video", "audio"]), item=_items)
+def test_media_is_the_spelled_out_extraction(kind: str, item: dict[str, Any]) -> None:
+    from clipia_mcp.core.media import _media
+
+    got = _media(kind, item)  # type: ignore[arg-type]
+    assert got == _reference(kind, item)
+    if got is not None:
+        assert list(got.items()) == list(_reference(kind, item).items())  # type: ignore[union-attr]  # order too
+        MediaFile(**got)
