@@ -20,5 +20,23 @@ def canonical_hash(value: Any) -> str:
 
 
 def dumps_compact(value: Any) -> str:
-    """Compact JSON for text mirrors (UTF-8 kept, no spaces); about 4x faster than ``json.dumps``."""
-    return pydantic_core.to_json(value).decode()
+    """Compact JSON for text mirrors (UTF-8 kept, no spaces; NaN and infinities as ``null``, as the SDK writes
+    structured content).
+
+    orjson where it can (every waiter's answer has a text mirror: 9 k instructions where ``pydantic_core`` takes
+    24 k and ``json.dumps`` 77 k), imported on first use (startup does not need it); what orjson refuses (an
+    integer past 64 bits, a key that is not a string) goes through ``pydantic_core``.
+    """
+    global _orjson
+    if _orjson is None:
+        import orjson
+
+        _orjson = orjson
+    try:
+        text: str = _orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return pydantic_core.to_json(value, inf_nan_mode="null").decode()
+    return text
+
+
+_orjson: Any = None
