@@ -553,33 +553,29 @@ class Tracker:
         A poll error recorded by an earlier loop is retried here (a fresh loop), not replayed.
         """
         self.waiting += 1
-        try:
-            return await self._wait(item, timeout, on_update, heartbeat)
+        try:  # one frame, not a helper's: a fan-out resumes a thousand of these at once
+            self.ensure_loop(item, retry_failed=True)
+            deadline = time.monotonic() + timeout
+            if on_update is not None:
+                await on_update(item.record, False)
+            while not item.record.settled and item.error is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                changed = await _next_change(item, min(left, heartbeat))
+                if on_update is not None and not item.record.settled:
+                    await on_update(item.record, not changed)
+            if item.error is not None and not item.record.settled:
+                raise item.error
+            if on_update is not None and item.record.settled:
+                await on_update(item.record, False)
+            return item.record
         finally:
             self.waiting -= 1
 
     def queue_depth(self) -> int:
         """Requests this process tracks that are not done yet."""
         return sum(1 for item in self._items.values() if not item.record.settled)
-
-    async def _wait(self, item: Tracked, timeout: float, on_update: UpdateCallback | None,
-                    heartbeat: float) -> RequestRecord:
-        self.ensure_loop(item, retry_failed=True)
-        deadline = time.monotonic() + timeout
-        if on_update is not None:
-            await on_update(item.record, False)
-        while not item.record.settled and item.error is None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            changed = await _next_change(item, min(left, heartbeat))
-            if on_update is not None and not item.record.settled:
-                await on_update(item.record, not changed)
-        if item.error is not None and not item.record.settled:
-            raise item.error
-        if on_update is not None and item.record.settled:
-            await on_update(item.record, False)
-        return item.record
 
 
 async def _next_change(item: Tracked, seconds: float) -> bool:
