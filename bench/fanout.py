@@ -13,14 +13,16 @@ a task made with ``loop.create_task``, as uvicorn makes one per HTTP request). T
 column is stricter: from the whole burst's arrival (the first handler's start) to each answer, which counts
 the time a delivery spends queued behind the others.
 
-Baseline in the same run: the engine as it was before (journal write and listeners awaited before waiters
-wake, one delivery after another), reproduced by the tracker's inline mode.
+Baselines in the same run: the engine as it was before (journal write and listeners awaited before waiters
+wake, one delivery after another), reproduced by the tracker's inline mode; and the floor: the same tasks (one
+per delivery, one per waiter) with nothing between them but a future per waiter, what the event loop alone
+costs on this machine (no server on it can answer sooner).
 
     python bench/fanout.py [--n 1000] [--rounds 3] [--instructions]
 
 ``--instructions`` also counts the CPU instructions of one burst of 1,000 completions under valgrind's
 callgrind (zeroed when the deliveries are made, counted until the last handler returned and from then until
-the last answer; a minute per engine): unlike the milliseconds, the count does not move with the machine's
+the last answer was built; a minute per engine): unlike the milliseconds, the count does not move with the machine's
 load or clock speed. Deliveries are handled before any waiter runs (each wakes its waiter behind every
 delivery already queued), so the p99 is about 1,000 x the larger of the two phases' costs per completion.
 """
@@ -111,11 +113,23 @@ def request_for(raw: bytes, headers: list[tuple[bytes, bytes]]) -> Request:
                     "query_string": b""}, receive)
 
 
-async def run(shape: str, n: int, fast: bool) -> tuple[list[float], float, list[float]]:
+ENGINES = ("before", "now", "floor")
+_ENGINE_NAMES = {"before": "write, notify, then wake (before)", "now": "wake first, batched writes (now)",
+                 "floor": "floor: a future per waiter, nothing else"}
+
+
+async def run(shape: str, n: int, engine: str) -> tuple[list[float], float, list[float]]:
+    """One burst: (each waiter's latency, the burst's CPU seconds, each answer's time from the burst's arrival).
+
+    ``engine``: ``now`` as shipped; ``before``, the tracker's inline mode (the engine as it was); ``floor``, the
+    same tasks (one per delivery, made as uvicorn makes them, one per waiter) with nothing between them but a
+    future per waiter: the event loop's own cost on this machine, which no server on it can go below.
+    """
+    if engine == "floor":
+        return await _burst(shape, n, None)
     store = SqliteStore(Path(tempfile.mkdtemp()) / "journal.sqlite3")
     tracker = Tracker(store, webhook_fallback=3600)
     service = QueueService(Settings(), store, tracker)
-    receiver = WebhookReceiver(SECRET, service)
     caller = Caller(clipia=Upstream(), owner="bench")  # type: ignore[arg-type]
     settle_heap()  # as open_engine does once the server is up (once per process: the first run)
     now = time.time()
@@ -123,58 +137,81 @@ async def run(shape: str, n: int, fast: bool) -> tuple[list[float], float, list[
     for rid in rids:
         await store.upsert(RequestRecord(request_id=rid, owner="bench", model="nano-banana-2",
                                          status="IN_PROGRESS", created_at=now, updated_at=now))
+    try:
+        async with anyio.create_task_group() as tg:
+            if engine == "now":
+                service.bind(tg)  # background writer: wake first, write after
+            for rid in rids:
+                record = await store.get("bench", rid)
+                assert record is not None
+                tracker.track(caller.clipia, record, webhook=True)
+            result = await _burst(shape, n, (service, caller))
+            await tracker.flush()
+            tg.cancel_scope.cancel()
+    finally:
+        store.close()
+    return result
+
+
+async def _burst(shape: str, n: int, engine: tuple[QueueService, Caller] | None
+                 ) -> tuple[list[float], float, list[float]]:
+    rids = [f"req-{i}" for i in range(n if shape == "completions" else 1)]
+    receiver = WebhookReceiver(SECRET, engine[0]) if engine is not None else None
+    done: dict[str, asyncio.Future[None]] = {}  # the floor's one future per request
     arrived: dict[str, float] = {}
     latencies: list[float] = []
     answered: list[float] = []
-    async with anyio.create_task_group() as tg:
-        if fast:
-            service.bind(tg)  # background writer: wake first, write after
-        for rid in rids:
-            record = await store.get("bench", rid)
-            assert record is not None
-            tracker.track(caller.clipia, record, webhook=True)
-        ready = anyio.Event()
-        started = 0
+    ready = anyio.Event()
+    started = 0
 
-        async def waiter(rid: str) -> None:
-            nonlocal started
-            started += 1
-            if started == (n if shape == "waiters" else len(rids)):
-                ready.set()
+    async def waiter(rid: str) -> None:
+        nonlocal started
+        started += 1
+        if started == n:
+            ready.set()
+        if engine is None:
+            await done.setdefault(rid, asyncio.get_running_loop().create_future())
+        else:
+            service, caller = engine
             record = await service.wait(caller, rid, timeout=60)
             await request_result(record, media_http=None, include_preview=False)  # type: ignore[arg-type]
-            answered.append(time.perf_counter())
-            latencies.append(answered[-1] - arrived[rid])
+        answered.append(time.perf_counter())
+        latencies.append(answered[-1] - arrived[rid])
+        if len(answered) == n:
+            _callgrind("--dump")  # the answers' phase ends with the last answer (the journal write comes after)
 
-        handled = 0
-        async with anyio.create_task_group() as waits:
-            for i in range(n):
-                waits.start_soon(waiter, rids[i % len(rids)])
-            await ready.wait()
-            await anyio.wait_all_tasks_blocked()
-            bodies = [signed(rid) for rid in rids]
-            _callgrind("--zero")
-            cpu = time.process_time()
+    async def floor(request: Request) -> None:
+        message = await request.receive()
+        done[json.loads(message["body"])["request_id"]].set_result(None)
 
-            async def deliver(rid: str, raw: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-                nonlocal handled
-                arrived[rid] = time.perf_counter()
+    handled = 0
+    async with anyio.create_task_group() as waits:
+        for i in range(n):
+            waits.start_soon(waiter, rids[i % len(rids)])
+        await ready.wait()
+        await anyio.wait_all_tasks_blocked()
+        bodies = [signed(rid) for rid in rids]
+        _callgrind("--zero")
+        cpu = time.process_time()
+
+        async def deliver(rid: str, raw: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+            nonlocal handled
+            arrived[rid] = time.perf_counter()
+            if receiver is None:
+                await floor(request_for(raw, headers))
+            else:
                 response = await receiver.handle(request_for(raw, headers))
                 assert response.status_code == 200, response.body
-                handled += 1
-                if handled == len(rids):
-                    _callgrind("--dump")  # the deliveries' phase; the waiters' answers follow
+            handled += 1
+            if handled == len(rids):
+                _callgrind("--dump")  # the deliveries' phase; the waiters' answers follow
 
-            # Arriving together, each in its own task made as uvicorn makes one per request (loop.create_task).
-            loop = asyncio.get_running_loop()
-            handlers = [loop.create_task(deliver(rid, raw, headers))
-                        for rid, (raw, headers) in zip(rids, bodies, strict=True)]
-            await asyncio.gather(*handlers)
-            _callgrind("--dump")
-        cpu = time.process_time() - cpu  # CPU of the whole fan-out (this process), less sensitive to load
-        await tracker.flush()
-        tg.cancel_scope.cancel()
-    store.close()
+        # Arriving together, each in its own task made as uvicorn makes one per request (loop.create_task).
+        loop = asyncio.get_running_loop()
+        handlers = [loop.create_task(deliver(rid, raw, headers))
+                    for rid, (raw, headers) in zip(rids, bodies, strict=True)]
+        await asyncio.gather(*handlers)
+    cpu = time.process_time() - cpu  # CPU of the whole fan-out (this process), less sensitive to load
     burst = min(arrived.values())
     return latencies, cpu, [t - burst for t in answered]
 
@@ -188,13 +225,13 @@ def _callgrind(action: str) -> None:
         callgrind.control(os.getpid(), action)
 
 
-def instructions_per_completion(n: int, fast: bool) -> tuple[float, float]:
+def instructions_per_completion(n: int, engine: str) -> tuple[float, float]:
     """Instructions of one burst of ``n`` completions together (after a warm-up burst), per completion: until the
     last delivery was handled, and from then until the last answer."""
     out = Path(tempfile.mkdtemp())
     code = (f"import anyio, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import fanout; "
-            f"anyio.run(fanout.run, 'completions', {n}, {fast}); fanout.UNDER_CALLGRIND = True; "
-            f"anyio.run(fanout.run, 'completions', {n}, {fast})")
+            f"anyio.run(fanout.run, 'completions', {n}, {engine!r}); fanout.UNDER_CALLGRIND = True; "
+            f"anyio.run(fanout.run, 'completions', {n}, {engine!r})")
     subprocess.run(callgrind.command(out, [sys.executable, "-c", code]), check=True, capture_output=True,
                    env={**os.environ, **callgrind.ENV})
     handlers, waiters = callgrind.dumps(out)
@@ -224,31 +261,30 @@ def main() -> None:
     print("| shape | engine | p50 | p99 | max | CPU until the last answer | p99 from the burst's arrival |")
     print("|---|---|---|---|---|---|---|")
     for shape in ("completions", "waiters"):
-        results: dict[bool, list[float]] = {False: [], True: []}
-        p99s: dict[bool, list[float]] = {False: [], True: []}
-        cpus: dict[bool, list[float]] = {False: [], True: []}
-        bursts: dict[bool, list[float]] = {False: [], True: []}
+        results: dict[str, list[float]] = {e: [] for e in ENGINES}
+        p99s: dict[str, list[float]] = {e: [] for e in ENGINES}
+        cpus: dict[str, list[float]] = {e: [] for e in ENGINES}
+        bursts: dict[str, list[float]] = {e: [] for e in ENGINES}
         for _ in range(args.rounds):
-            for fast in (False, True):
-                lat, cpu, from_burst = anyio.run(run, shape, args.n, fast)
+            for engine in ENGINES:
+                lat, cpu, from_burst = anyio.run(run, shape, args.n, engine)
                 assert len(lat) == args.n, len(lat)
-                results[fast].extend(lat)
-                bursts[fast].extend(from_burst)
-                p99s[fast].append(pct(lat, 0.99))
-                cpus[fast].append(cpu)
-        for fast in (False, True):
-            lat = results[fast]
-            name = "wake first, batched writes (now)" if fast else "write, notify, then wake (before)"
+                results[engine].extend(lat)
+                bursts[engine].extend(from_burst)
+                p99s[engine].append(pct(lat, 0.99))
+                cpus[engine].append(cpu)
+        for engine in ENGINES:
+            lat = results[engine]
             label = f"{args.n} completions together" if shape == "completions" else f"{args.n} waiters on one"
-            print(f"| {label} | {name} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} "
-                  f"(rounds: {', '.join(f'{x:.0f}' for x in p99s[fast])}) | {max(lat) * 1000:.1f} | "
-                  f"{min(cpus[fast]) * 1000:.0f} ms | {pct(bursts[fast], 0.99):.1f} |")
+            print(f"| {label} | {_ENGINE_NAMES[engine]} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} "
+                  f"(rounds: {', '.join(f'{x:.0f}' for x in p99s[engine])}) | {max(lat) * 1000:.1f} | "
+                  f"{min(cpus[engine]) * 1000:.0f} ms | {pct(bursts[engine], 0.99):.1f} |")
 
     if args.instructions:
-        (bh, bw), (nh, nw) = (instructions_per_completion(args.n, fast) for fast in (False, True))
-        print(f"instructions per completion, {args.n} together (callgrind): before {(bh + bw) / 1000:.1f} k "
-              f"(deliveries {bh / 1000:.1f} k, then answers {bw / 1000:.1f} k), now {(nh + nw) / 1000:.1f} k "
-              f"(deliveries {nh / 1000:.1f} k, then answers {nw / 1000:.1f} k)")
+        counts = {engine: instructions_per_completion(args.n, engine) for engine in ENGINES}
+        print(f"instructions per completion, {args.n} together (callgrind; deliveries, then answers):",
+              "; ".join(f"{engine} {sum(c) / 1000:.1f} k ({c[0] / 1000:.1f} k + {c[1] / 1000:.1f} k)"
+                        for engine, c in counts.items()))
     total2, steal2 = cpu_times()
     print(f"CPU steal during the run: {100 * (steal2 - steal) / max(1, total2 - total):.1f}% of this machine's "
           "CPU time (the hypervisor running others on our vCPUs: it lands on the wall-clock figures, not on CPU)")
