@@ -432,21 +432,28 @@ class Tracker:
 
         ``stamped``: ``record`` is a fresh copy whose ``updated_at`` is already now (saves a copy per webhook).
         """
+        if self._adopt(item, record, stamped) and self._tg is None:  # no background: write and notify inline
+            await self._write([(item, item.record)])
+
+    def _adopt(self, item: Tracked, record: RequestRecord, stamped: bool) -> bool:
+        """:meth:`_update` up to the write (no await: a delivery wakes its waiters in one step); True when it
+        changed something that must be written (queued for the background writer when there is one)."""
         old = item.record
         if not stamped:
             record = replaced(record, updated_at=time.time())
         item.record = record
-        if (old.status, old.queue_position, old.progress, old.output is None) != (
-                record.status, record.queue_position, record.progress, record.output is None) or record.terminal:
-            self._changed(item, old)  # wake first
-            if self._tg is None:  # no background: write and notify inline
-                await self._write([(item, record)])
-            else:
-                self._dirty[(record.owner, record.request_id)] = (item, record)
-                if not self._writing:
-                    self._writing = True
-                    self._flushed = anyio.Event()
-                    self._tg.start_soon(self._writer)
+        if (old.status, old.queue_position, old.progress, old.output is None) == (
+                record.status, record.queue_position, record.progress, record.output is None
+        ) and record.status not in TERMINAL_STATUSES:
+            return False
+        self._changed(item, old)  # wake first
+        if self._tg is not None:
+            self._dirty[(record.owner, record.request_id)] = (item, record)
+            if not self._writing:
+                self._writing = True
+                self._flushed = anyio.Event()
+                self._tg.start_soon(self._writer)
+        return True
 
     def _changed(self, item: Tracked, old: RequestRecord) -> None:
         if item.record.terminal and not old.terminal:
@@ -523,12 +530,16 @@ class Tracker:
         A terminal state is never overwritten. It does not wait for a poll in flight: that poll
         sees the terminal record and stands down. ``stamped``: as for :meth:`_update`.
         """
-        if not item.record.terminal or (record.terminal and item.record.output is None and record.output is not None):
-            await self._update(item, record, stamped=stamped)
-            if not item.record.settled:
-                item.wake.set()  # terminal without output: the loop fetches the result now
-            # (settled: the loop sees it at its next tick and ends; waking it here would only add work to a burst)
-            self.ensure_loop(item)
+        current = item.record
+        if current.status in TERMINAL_STATUSES and (
+                record.status not in TERMINAL_STATUSES or current.output is not None or record.output is None):
+            return
+        if self._adopt(item, record, stamped) and self._tg is None:
+            await self._write([(item, item.record)])
+        if not item.record.settled:
+            item.wake.set()  # terminal without output: the loop fetches the result now
+        # (settled: the loop sees it at its next tick and ends; waking it here would only add work to a burst)
+        self.ensure_loop(item)
 
     async def confirm(self, item: Tracked) -> None:
         """One result fetch after an out-of-band terminal state (a webhook): the API's answer is the record."""
