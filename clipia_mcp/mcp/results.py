@@ -113,7 +113,8 @@ def view_data(record: RequestRecord, *, is_test: bool = False, saved: Mapping[st
         data["queue_position"] = record.queue_position
     if record.progress is not None:
         data["progress"] = record.progress
-    data["logs"] = [item if isinstance(item, dict) else {"message": str(item)} for item in record.logs[-10:]]
+    logs = record.logs
+    data["logs"] = [item if isinstance(item, dict) else {"message": str(item)} for item in logs[-10:]] if logs else []
     if record.cost is not None:
         data["cost"] = record.cost
     if is_test:
