@@ -20,8 +20,9 @@ def canonical_hash(value: Any) -> str:
 
 
 def dumps_compact(value: Any) -> str:
-    """Compact JSON for text mirrors (UTF-8 kept, no spaces; NaN and infinities as ``null``, as the SDK writes
-    structured content).
+    """Compact JSON for text mirrors of JSON values (UTF-8 kept, no spaces; NaN and infinities as ``null``, as the
+    SDK writes structured content). Give it JSON-native values, as tool results are: a ``datetime`` or dataclass
+    would be spelled orjson's way, not pydantic's.
 
     orjson where it can (every waiter's answer has a text mirror: 9 k instructions where ``pydantic_core`` takes
     24 k and ``json.dumps`` 77 k), imported on first use (startup does not need it); what orjson refuses (an
