@@ -60,7 +60,7 @@ def _media(kind: MediaKind, item: dict[str, Any]) -> dict[str, Any] | None:
     """
     original = item.get("original_url")
     url = original or item.get("url")
-    if not (isinstance(url, str) and url[:8].lower().startswith(("https://", "http://"))):
+    if not _web(url):
         return None  # a file:, javascript:, data: or ftp: "output" is no file an agent should open
     m: dict[str, Any] = {"kind": kind, "url": url}
     if original:

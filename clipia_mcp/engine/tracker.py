@@ -444,7 +444,7 @@ class Tracker:
         item.record = record
         if (old.status, old.queue_position, old.progress, old.output is None) == (
                 record.status, record.queue_position, record.progress, record.output is None
-        ) and record.status not in TERMINAL_STATUSES:
+        ) and not record.terminal:
             return False
         self._changed(item, old)  # wake first
         if self._tg is not None:
@@ -531,8 +531,7 @@ class Tracker:
         sees the terminal record and stands down. ``stamped``: as for :meth:`_update`.
         """
         current = item.record
-        if current.status in TERMINAL_STATUSES and (
-                record.status not in TERMINAL_STATUSES or current.output is not None or record.output is None):
+        if current.terminal and (not record.terminal or current.output is not None or record.output is None):
             return
         if self._adopt(item, record, stamped) and self._tg is None:
             await self._write([(item, item.record)])

@@ -26,7 +26,7 @@ from clipia_mcp.core.errors import ClipiaMcpError
 from clipia_mcp.core.jsonutil import dumps_compact
 from clipia_mcp.core.media import MediaFile, media_items
 from clipia_mcp.core.model import trusted
-from clipia_mcp.core.records import TERMINAL_STATUSES, RequestRecord, SavedFile
+from clipia_mcp.core.records import RequestRecord, SavedFile
 from clipia_mcp.core.timeutil import iso_seconds
 from clipia_mcp.engine.outputs import OutputSaver
 from clipia_mcp.mcp.previews import preview
@@ -104,9 +104,8 @@ def view_data(record: RequestRecord, *, is_test: bool = False, saved: Mapping[st
     Every waiter's answer is built with this, so it stays on the fan-out's critical path: keep it cheap.
     """
     media = _media_of(record, saved)
-    status = record.status
     # Only the fields with a value, in the model's order (what the dump with exclude_none gives).
-    data: dict[str, Any] = {"request_id": record.request_id, "status": status, "done": status in TERMINAL_STATUSES}
+    data: dict[str, Any] = {"request_id": record.request_id, "status": record.status, "done": record.terminal}
     if record.model is not None:
         data["model"] = record.model
     if record.queue_position is not None:
